@@ -1,0 +1,58 @@
+/* The human command-line front-end: dispatch by command word. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <coffer/sys/frontend.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+	{ "plugins", "list installed plugins", cli_plugins },
+};
+
+int cli_fail(int rc)
+{
+	const coffer_error *e = coffer_error_last();
+	fprintf(stderr, "coffer: %s\n", e->message[0] ? e->message : coffer_error_name(rc));
+	return coffer_exit_code(rc);
+}
+
+static void cli_usage(FILE *out)
+{
+	fprintf(out, "usage: coffer COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+static int cli_main(coffer_core *core, int argc, char **argv)
+{
+	/* Reached as `coffer cli COMMAND ...` or directly as `coffer COMMAND ...`. */
+	if (argc > 0 && strcmp(argv[0], "cli") == 0) {
+		argc--;
+		argv++;
+	}
+	if (argc < 1) {
+		cli_usage(stderr);
+		return COFFER_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return commands[i].run(core, argc, argv);
+	fprintf(stderr, "coffer: unknown command '%s'\n", argv[0]);
+	cli_usage(stderr);
+	return COFFER_EXIT_USAGE;
+}
+
+static const coffer_frontend_vtable cli_vtable = {
+	.version = COFFER_FRONTEND_VTABLE_VERSION,
+	.main = cli_main,
+};
+
+static const char *const cli_names[] = { "cli", "plugins", NULL };
+
+COFFER_PLUGIN_DEFINE(frontend_cli) = {
+	COFFER_PLUGIN_MAGIC, COFFER_ABI_VERSION, COFFER_PLUGIN_FRONTEND, "frontend-cli",
+	"command-line interface: repository, snapshot, restore, ...", cli_names, NULL, &cli_vtable,
+};
