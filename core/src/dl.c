@@ -50,7 +50,7 @@ void coffer_dl_exit(void)
 	pthread_mutex_unlock(&dl_lock);
 }
 
-/* Each preloaded module appears in the list as an entry "<name>.a" with no address;
+/* Each preloaded module appears in the list as an entry without an address;
  * libltdl opens it from the list when asked for "<name>.la". */
 void coffer_dl_foreach_preloaded(coffer_dl_found_cb cb, void *ud)
 {
@@ -61,11 +61,12 @@ void coffer_dl_foreach_preloaded(coffer_dl_found_cb cb, void *ud)
 		const char *name = list[i].name;
 		if (list[i].address || !name || strcmp(name, "@PROGRAM@") == 0)
 			continue;
-		size_t len = strlen(name);
-		if (len < 3 || strcmp(name + len - 2, ".a") != 0 || len > 200)
+		/* "<name>.a" for a static module, "<name>.so" when only a shared one exists */
+		const char *dot = strrchr(name, '.');
+		if (!dot || (strcmp(dot, ".a") != 0 && strcmp(dot, ".so") != 0) || strlen(name) > 200)
 			continue;
 		char la[256], where[300];
-		snprintf(la, sizeof(la), "%.*s.la", (int)(len - 2), name);
+		snprintf(la, sizeof(la), "%.*s.la", (int)(dot - name), name);
 		snprintf(where, sizeof(where), "(preloaded) %s", la);
 		pthread_mutex_lock(&dl_lock);
 		lt_dlhandle handle = lt_dlopen(la);
