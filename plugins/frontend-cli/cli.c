@@ -10,14 +10,13 @@
 
 static const cli_command commands[] = {
 	{ "plugins", "list installed plugins", cli_plugins },
+	{ "repository", "create a repository, show its status, change its password", cli_repository },
+	{ "snapshot", "create, list, delete, verify, pin and unpin snapshots", cli_snapshot },
+	{ "restore", "restore a snapshot (by id, or the latest eligible) into a directory", cli_restore },
+	{ "ls", "list a directory of a snapshot", cli_ls },
+	{ "cat", "print a file of a snapshot", cli_cat },
+	{ "diff", "compare two snapshots", cli_diff },
 };
-
-int cli_fail(int rc)
-{
-	const coffer_error *e = coffer_error_last();
-	fprintf(stderr, "coffer: %s\n", e->message[0] ? e->message : coffer_error_name(rc));
-	return coffer_exit_code(rc);
-}
 
 static void cli_usage(FILE *out)
 {
@@ -50,7 +49,8 @@ static const coffer_frontend_vtable cli_vtable = {
 	.main = cli_main,
 };
 
-static const char *const cli_names[] = { "cli", "plugins", NULL };
+static const char *const cli_names[] = { "cli", "plugins", "repository", "snapshot", "restore", "ls",
+	                                  "cat", "diff", NULL };
 
 COFFER_PLUGIN_DEFINE(frontend_cli) = {
 	COFFER_PLUGIN_MAGIC, COFFER_ABI_VERSION, COFFER_PLUGIN_FRONTEND, "frontend-cli",

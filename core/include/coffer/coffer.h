@@ -9,4 +9,6 @@
 #include <coffer/backend.h>
 #include <coffer/codec.h>
 #include <coffer/hook.h>
+#include <coffer/repo.h>
+#include <coffer/snapshot.h>
 #endif
