@@ -762,21 +762,26 @@ static void crafted_content(coffer_store_writer *w, coffer_dirent *e, const char
 	e->size = strlen(text);
 }
 
-/* Stores a listing whose encoding is changed after the encoder checked it: each `from`
- * (unique in the bytes) becomes `to` of the same length. */
-static void store_patched(coffer_store_writer *w, const coffer_dir *d, const char *from, const char *to,
-                          coffer_object *out)
+/* Stores a listing whose encoding is changed after the encoder checked it: `from`
+ * becomes `to` (same length). Returns 0 (nothing stored) unless `from` occurs exactly once
+ * in the bytes; callers retry with other content ids then. */
+static int store_patched(coffer_store_writer *w, const coffer_dir *d, const char *from, const char *to,
+                         coffer_object *out)
 {
 	coffer_buf enc = COFFER_BUF_INIT;
 	ck_assert_coffer_ok(coffer_dir_encode(d, &enc));
-	size_t n = strlen(from), hits = 0;
+	size_t n = strlen(from), hits = 0, at = 0;
 	for (size_t i = 0; i + n <= enc.len; i++) {
 		if (memcmp(enc.data + i, from, n) == 0) {
-			memcpy(enc.data + i, to, n);
+			at = i;
 			hits++;
 		}
 	}
-	ck_assert_uint_eq(hits, 1);
+	if (hits != 1) {
+		coffer_buf_free(&enc);
+		return 0;
+	}
+	memcpy(enc.data + at, to, n);
 	memset(out, 0, sizeof(*out));
 	out->chunks = coffer_malloc(sizeof(coffer_cid));
 	out->sizes = coffer_malloc(sizeof(uint32_t));
@@ -785,6 +790,7 @@ static void store_patched(coffer_store_writer *w, const coffer_dir *d, const cha
 	out->sizes[0] = (uint32_t)enc.len;
 	out->count = 1;
 	coffer_buf_free(&enc);
+	return 1;
 }
 
 static int64_t crafted_clock = 1700000000LL * 1000000000LL;
@@ -918,46 +924,87 @@ static int count_entries(const coffer_entry_info *e, void *ud)
 	return 0;
 }
 
+/* A listing holding a directory named `bad` (patched in after encoding) with a file
+ * "canary" inside; stored under a writer of its own and committed. */
+static void store_bad_listing(const char *placeholder, const char *bad, int attempt, coffer_store_writer *w,
+                              coffer_object *out)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		char text[64];
+		snprintf(text, sizeof(text), "overwritten %d/%d\n", attempt, tries);
+		coffer_dir inner = { NULL, 0 };
+		crafted_content(w, crafted_add(&inner, "canary", COFFER_ENTRY_FILE, 0644), text);
+		coffer_dir top = { NULL, 0 };
+		coffer_dirent *e = crafted_add(&top, placeholder, COFFER_ENTRY_DIR, 0755);
+		ck_assert_coffer_ok(coffer_dir_store(w, 0, &inner, &e->content));
+		int stored = store_patched(w, &top, placeholder, bad, out);
+		coffer_dir_clear(&inner);
+		coffer_dir_clear(&top);
+		if (stored)
+			return;
+	}
+	ck_abort_msg("could not place %s in a listing", placeholder);
+}
+
 START_TEST(test_escape_bad_names)
 {
-	char dest[4200], outside[4200], p[4300];
+	char box[4200], dest[4200], outside[4200], p[4300];
 	snprintf(outside, sizeof(outside), "%s/outside", tmpdir);
 	ck_assert_int_eq(mkdir(outside, 0755), 0);
 	path_join(p, sizeof(p), outside, "canary");
 	write_file(p, "canary\n", 7, 0644);
-	snprintf(dest, sizeof(dest), "%s/dest/inner", tmpdir);
+	snprintf(box, sizeof(box), "%s/box", tmpdir);
+	snprintf(dest, sizeof(dest), "%s/box/dest", tmpdir);
 
 	/* each listing is valid when encoded and patched afterwards, as an attacker would */
 	const char *names[] = { "~~", "~", "a~b", "z~~z" };
 	const char *repl[] = { "..", ".", "a/b", "z\0\0z" };
 	for (size_t k = 0; k < 4; k++) {
-		coffer_store_writer *w = crafted_writer(repo);
-		coffer_dir inner = { NULL, 0 };
-		crafted_content(w, crafted_add(&inner, "canary", COFFER_ENTRY_FILE, 0644), "overwritten\n");
-		coffer_dir top = { NULL, 0 };
-		coffer_dirent *e = crafted_add(&top, names[k], COFFER_ENTRY_DIR, 0755);
-		ck_assert_coffer_ok(coffer_dir_store(w, 0, &inner, &e->content));
-		coffer_object root;
 		char from[8], to[8];
 		memcpy(from, names[k], strlen(names[k]) + 1);
 		memcpy(to, repl[k], strlen(names[k]) + 1);
-		store_patched(w, &top, from, to, &root);
+
+		/* at the top: refused before DEST is touched */
+		coffer_store_writer *w = crafted_writer(repo);
+		coffer_object root;
+		store_bad_listing(from, to, (int)k, w, &root);
 		ck_assert_coffer_ok(coffer_store_writer_commit(w));
 		coffer_store_writer_free(w);
 		char id[COFFER_SNAPSHOT_ID_HEX + 1];
 		save_snapshot(repo, &root, id);
+		coffer_object_clear(&root);
 		event_log log;
 		memset(&log, 0, sizeof(log));
 		int rc = do_restore(repo, id, dest, NULL, 0, &log, NULL);
 		ck_assert_msg(rc == COFFER_ECORRUPT, "name %zu: restore gave %d (%s)", k, rc, coffer_error_last()->message);
 		assert_outside_untouched(outside);
-		/* nothing was created: the listing is refused before DEST is touched */
-		ck_assert_int_ne(access(dest, F_OK), 0);
+		ck_assert_int_ne(access(box, F_OK), 0);
 		ls_count = 0;
 		ck_assert_int_eq(coffer_snapshot_ls(repo, id, "", count_entries, &ls_count), COFFER_ECORRUPT);
-		coffer_dir_clear(&inner);
-		coffer_dir_clear(&top);
+
+		/* one level down ("sub" holds the bad listing): the damaged directory is reported
+		 * and skipped, nothing lands beside or above it */
+		w = crafted_writer(repo);
+		coffer_dir top = { NULL, 0 };
+		coffer_dirent *sub = crafted_add(&top, "sub", COFFER_ENTRY_DIR, 0755);
+		store_bad_listing(from, to, (int)k + 10, w, &sub->content);
+		ck_assert_coffer_ok(coffer_dir_store(w, 0, &top, &root));
+		ck_assert_coffer_ok(coffer_store_writer_commit(w));
+		coffer_store_writer_free(w);
+		save_snapshot(repo, &root, id);
 		coffer_object_clear(&root);
+		coffer_dir_clear(&top);
+		memset(&log, 0, sizeof(log));
+		rc = do_restore(repo, id, dest, NULL, 0, &log, NULL);
+		ck_assert_msg(rc == COFFER_ECORRUPT, "name %zu below: restore gave %d (%s)", k, rc,
+		              coffer_error_last()->message);
+		ck_assert(log_has(&log, COFFER_EVENT_ERROR, "sub", "listing"));
+		assert_outside_untouched(outside);
+		path_join(p, sizeof(p), dest, "canary");
+		ck_assert_int_ne(access(p, F_OK), 0);
+		path_join(p, sizeof(p), box, "canary");
+		ck_assert_int_ne(access(p, F_OK), 0);
+		test_rmtree(box);
 	}
 }
 END_TEST

@@ -132,6 +132,7 @@ struct backup_state {
 	backup_worker *workers;      /* worker_count + 1 (the last is the walker's) */
 	char *root_path;
 	int proc_paths;              /* /proc/self/fd/N/name reaches entries */
+	uid_t euid;                  /* asked once: it decides O_NOATIME for every file */
 	int force_hash;
 
 	int have_previous;
@@ -759,9 +760,8 @@ static void backup_queue_file(backup_state *s, backup_file *f)
 static int backup_open_file(backup_state *s, int dir_fd, const char *name, const struct stat *st)
 {
 	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	uid_t me = geteuid();
 
-	if (me == 0 || me == st->st_uid) {
+	if (s->euid == 0 || s->euid == st->st_uid) {
 		int fd = openat(dir_fd, name, flags | O_NOATIME);
 		if (fd >= 0 || errno != EPERM)
 			return fd;
@@ -1449,6 +1449,7 @@ int coffer_backup(coffer_repo *repo, const coffer_backup_options *opts, coffer_s
 	s->repo = repo;
 	s->opts = opts;
 	s->force_hash = opts->force_hash;
+	s->euid = geteuid();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->link_lock, NULL);
 	pthread_mutex_init(&s->event_lock, NULL);

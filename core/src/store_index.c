@@ -594,7 +594,8 @@ static int refresh_once(coffer_repo *repo)
 		blob_list_free(&listed);
 		return rc;
 	}
-	qsort(listed.items, listed.count, sizeof(listed_blob), compare_listed);
+	if (listed.count > 1) /* qsort with a NULL base is undefined even for 0 items */
+		qsort(listed.items, listed.count, sizeof(listed_blob), compare_listed);
 	index_view *current = view_current(idx);
 	/* A covered blob that is gone was replaced by maintenance: start over. */
 	int rebuild = current->map == NULL;
