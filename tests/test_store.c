@@ -820,7 +820,7 @@ START_TEST(cache_disk_full)
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
 		    mount("tmpfs", f.cache, "tmpfs", 0, "size=64k,mode=0700") != 0) {
 			fprintf(stderr, "SKIP cache_disk_full: cannot mount a small tmpfs (%s)\n", strerror(errno));
 			_exit(77);

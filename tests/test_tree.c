@@ -225,7 +225,7 @@ START_TEST(every_field_and_type_round_trips)
 
 	build_full_dir(&d);
 	round_trip(&d, &enc);
-	/* The leading magic and version are what docs/format/tree.md says. */
+	/* The leading magic and version are what docs/FORMAT.md says. */
 	ck_assert_mem_eq(enc.data, "CDIR\x01\x07", 6);
 	coffer_buf_free(&enc);
 	coffer_dir_clear(&d);

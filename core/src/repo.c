@@ -1,6 +1,6 @@
 /* Repositories: create, open, change the password, describe. The format blob (a plaintext
  * header with the KDF parameters and a body sealed under the password key) holds the
- * master key every other key is derived from (docs/format/store.md). */
+ * master key every other key is derived from (docs/FORMAT.md). */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Encoders and strict parsers of the content store's byte layouts (docs/format/store.md).
+/* Encoders and strict parsers of the content store's byte layouts (docs/FORMAT.md).
  * Pure functions of their input: no backend, no cryptography, so fuzz targets build this
  * file on its own. */
 #include "config.h"

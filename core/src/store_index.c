@@ -3,7 +3,7 @@
  * binary-searched, so memory does not grow with the repository. The file also lists the
  * index blobs it covers; a refresh fetches only new blobs and rebuilds from scratch when a
  * covered blob disappeared (maintenance compacted the index). Layout in
- * docs/format/store.md. */
+ * docs/FORMAT.md. */
 #include "config.h"
 
 #include <errno.h>

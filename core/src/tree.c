@@ -1,5 +1,5 @@
 /* Directory listings and snapshot manifests: their versioned, deterministic binary
- * encodings and strict decoders of untrusted bytes (docs/format/tree.md). Pure code with
+ * encodings and strict decoders of untrusted bytes (docs/FORMAT.md). Pure code with
  * no backend or crypto dependency, so fuzz targets build it alone. */
 #include "config.h"
 

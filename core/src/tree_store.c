@@ -1,5 +1,5 @@
 /* Tree objects in the content store: directory listings as metadata chunks, snapshot
- * manifests as sealed blobs named by source and start time (docs/format/tree.md). */
+ * manifests as sealed blobs named by source and start time (docs/FORMAT.md). */
 #include "config.h"
 
 #include <stdio.h>
@@ -54,7 +54,7 @@ int coffer_dir_load(coffer_repo *repo, const coffer_object *obj, coffer_dir *out
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	/* A directory stored without chunks is an empty one (docs/format/tree.md). */
+	/* A directory stored without chunks is an empty one (docs/FORMAT.md). */
 	if (obj->count == 0)
 		return 0;
 	for (size_t i = 0; i < obj->count; i++)

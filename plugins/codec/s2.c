@@ -5,7 +5,9 @@
 
 #include <coffer/sys/codec.h>
 
-#include "s2_format.h"
+#define COFFER_S2_API static __attribute__((unused))
+#include "s2_format.c"
+
 
 /* The fast level is the default: it is what kopia's s2-default means, and it keeps
  * incompressible data near memcpy speed. */

@@ -13,6 +13,13 @@
 extern "C" {
 #endif
 
+/* The plugin compiles this code into its own translation unit with COFFER_S2_API defined
+ * as `static`, so the module exports nothing but its descriptor (libtool's preload list
+ * would otherwise name these functions); tests and fuzzers link s2_format.c directly. */
+#ifndef COFFER_S2_API
+#define COFFER_S2_API
+#endif
+
 /* Results: 0 or one of these negative values (the plugin glue maps them to COFFER_E*). */
 enum coffer_s2_status {
 	COFFER_S2_OK = 0,
@@ -45,43 +52,43 @@ enum coffer_s2_level {
 
 /* Largest block coffer_s2_block_encode writes for n input bytes: n plus the length varint
  * plus one literal header. 0 when n is above COFFER_S2_MAX_BLOCK_INPUT. */
-size_t coffer_s2_block_bound(size_t n);
+COFFER_S2_API size_t coffer_s2_block_bound(size_t n);
 
 /* Encodes src[0..n) as one block into dst. Any cap is accepted; COFFER_S2_ETOOLARGE when
  * the result does not fit (never with cap >= coffer_s2_block_bound(n)). */
-int coffer_s2_block_encode(int level, unsigned int flags, const void *src, size_t n,
+COFFER_S2_API int coffer_s2_block_encode(int level, unsigned int flags, const void *src, size_t n,
                            void *dst, size_t cap, size_t *out_len);
 
 /* Reads the decoded length from a block's header without decoding it. */
-int coffer_s2_block_decoded_length(const void *src, size_t n, size_t *decoded_len);
+COFFER_S2_API int coffer_s2_block_decoded_length(const void *src, size_t n, size_t *decoded_len);
 
 /* Decodes one block into dst. COFFER_S2_ETOOLARGE when its declared length exceeds cap
  * (nothing is written then); COFFER_S2_ECORRUPT for any malformed input. Never reads
  * outside src nor writes outside dst[0..declared length). */
-int coffer_s2_block_decode(const void *src, size_t n, void *dst, size_t cap, size_t *out_len);
+COFFER_S2_API int coffer_s2_block_decode(const void *src, size_t n, void *dst, size_t cap, size_t *out_len);
 
 /* Largest framed stream coffer_s2_stream_encode writes for n bytes with the same flags
  * and block_size. 0 for empty input: the stream of nothing is empty. */
-size_t coffer_s2_stream_bound(size_t n, unsigned int flags, size_t block_size);
+COFFER_S2_API size_t coffer_s2_stream_bound(size_t n, unsigned int flags, size_t block_size);
 
 /* Encodes src as a framed stream: the S2sTwO identifier (sNaPpY with
  * COFFER_S2_SNAPPY_COMPATIBLE, whose blocks are at most 64 KiB), then one data chunk per
  * block, stored uncompressed when compression does not shrink it. block_size 0 means
  * COFFER_S2_STREAM_DEFAULT_BLOCK. */
-int coffer_s2_stream_encode(int level, unsigned int flags, size_t block_size, const void *src,
+COFFER_S2_API int coffer_s2_stream_encode(int level, unsigned int flags, size_t block_size, const void *src,
                             size_t n, void *dst, size_t cap, size_t *out_len);
 
 /* Decodes a whole framed stream (S2 or Snappy framing) into dst, checking every CRC.
  * COFFER_S2_ETOOLARGE when the decoded data would exceed cap. */
-int coffer_s2_stream_decode(const void *src, size_t n, void *dst, size_t cap, size_t *out_len);
+COFFER_S2_API int coffer_s2_stream_decode(const void *src, size_t n, void *dst, size_t cap, size_t *out_len);
 
 /* CRC32-C (Castagnoli), continuing from crc (start with 0). Uses SSE4.2 when present. */
-uint32_t coffer_s2_crc32c(uint32_t crc, const void *data, size_t n);
+COFFER_S2_API uint32_t coffer_s2_crc32c(uint32_t crc, const void *data, size_t n);
 /* The framing format's masked CRC of data. */
-uint32_t coffer_s2_masked_crc(const void *data, size_t n);
+COFFER_S2_API uint32_t coffer_s2_masked_crc(const void *data, size_t n);
 
 /* A short English description of a coffer_s2_status value. */
-const char *coffer_s2_strerror(int status);
+COFFER_S2_API const char *coffer_s2_strerror(int status);
 
 #ifdef __cplusplus
 }
