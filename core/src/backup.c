@@ -4,7 +4,7 @@
  * worker threads read, chunk and store them. A directory's listing is stored by whichever
  * thread finishes its last child, so listings are written bottom-up while the walk goes on.
  * The rules (what is read again, what makes a snapshot incomplete, file systems, hard
- * links) are in docs/format/backup.md. */
+ * links) are in docs/FORMAT.md. */
 #include "config.h"
 
 #include <coffer/error.h>

@@ -1,4 +1,4 @@
-/* Byte layouts of the content store (docs/format/store.md): encoders and strict parsers of
+/* Byte layouts of the content store (docs/FORMAT.md): encoders and strict parsers of
  * the format blob, pack tables of contents and trailers, and index blobs. Nothing here
  * talks to a backend or does cryptography, so fuzz targets compile store_format.c alone
  * (with error.c and alloc.c). Every parser takes untrusted bytes and returns

@@ -21,7 +21,7 @@
 #define COMPRESS_MIN_SIZE 64u
 /* Chunks from this size on are probed first: a few small samples spread over the chunk
  * are compressed, and when none of them shrinks by 1/32 the chunk is stored raw without
- * compressing it whole (docs/format/store.md has the measurements). */
+ * compressing it whole (docs/FORMAT.md has the measurements). */
 #define PROBE_MIN_SIZE (128u << 10)
 #define PROBE_SAMPLES 4u
 #define PROBE_SAMPLE_SIZE (4u << 10)

@@ -83,7 +83,7 @@ int coffer_manifest_prefix(coffer_repo *repo, const char *source, char *out, siz
 int coffer_manifest_save(coffer_repo *repo, coffer_manifest *m);      /* sets info.blob_name */
 int coffer_manifest_load(coffer_repo *repo, const char *blob_name, coffer_manifest *out);
 
-/* Additions by the tree part (layouts in docs/format/tree.md). */
+/* Additions by the tree part (layouts in docs/FORMAT.md). */
 
 /* Largest stored piece of a listing. */
 #define COFFER_DIR_PIECE_MAX ((size_t)4 << 20)
