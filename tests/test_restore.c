@@ -1308,5 +1308,17 @@ static Suite *restore_suite(void)
 
 int main(void)
 {
-	return test_run_suite(restore_suite());
+	/* every test's folder goes below one of the whole run, removed even after a failed
+	 * test (a failing test skips its teardown) */
+	char *base = test_tmpdir("restore-run");
+	chmod(base, 0711);  /* test_restore_as_user reaches its folder as another user */
+	setenv("TMPDIR", base, 1);
+	int status = test_run_suite(restore_suite());
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "chmod failed\n");
+	test_rmtree(base);
+	free(base);
+	return status;
 }

@@ -4,7 +4,7 @@
  * directory descriptors with O_NOFOLLOW, so nothing is ever written outside the
  * destination, whatever names or symlinks the snapshot or the destination hold.
  * Directory modes and times, and hardlinks, are applied after all files are in place.
- * docs/format/restore.md describes the behaviour in full. */
+ * docs/FORMAT.md describes the behaviour in full. */
 #include "config.h"
 
 #include "restore_private.h"
@@ -1368,7 +1368,7 @@ static unsigned int worker_count(const coffer_repo *repo, const coffer_restore_o
 	if (opts->parallelism)
 		return opts->parallelism > 256 ? 256 : opts->parallelism;
 	/* file creation waits on the filesystem as much as on the CPU: use more workers than
-	 * cores (measured in docs/format/restore.md) */
+	 * cores (measured in docs/FORMAT.md) */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned int n = cores > 0 ? (unsigned int)cores * 2 : 4;
 	if (repo->parallelism && repo->parallelism * 2 > n)

@@ -1,7 +1,7 @@
 /* Verify: checks that every chunk the snapshots reference is in the index and that its
  * pack exists; with read_data every distinct chunk is downloaded and authenticated once,
  * in pack order, by parallel workers. Files hit by a bad chunk are then named through
- * on_event. The passes are described in docs/format/restore.md. */
+ * on_event. The passes are described in docs/FORMAT.md. */
 #include "config.h"
 
 #include "restore_private.h"
