@@ -742,6 +742,20 @@ START_TEST(command_line_tool_interoperates)
 		free(restored);
 		free(packed);
 	}
+	/* A zstd frame without a content checksum is refused: a damaged header could have
+	 * dropped it, and coffer never writes one. */
+	if (CODEC_ID == COFFER_CODEC_ID_ZSTD) {
+		snprintf(cmd, sizeof(cmd), "%s --no-check -1 -q -c '%s' > '%s'", tool, plain_path, packed_path);
+		ck_assert_msg(run_shell(cmd) == 0, "`%s` failed", cmd);
+		size_t packed_len, restored_len;
+		uint8_t *packed = read_file(packed_path, &packed_len), *restored;
+		ck_assert_int_eq(decompress_exact(&codec, packed, packed_len, n, &restored, &restored_len),
+		                 COFFER_ECORRUPT);
+		ck_assert_msg(strstr(coffer_error_last()->message, "checksum") != NULL, "message: %s",
+		              coffer_error_last()->message);
+		free(restored);
+		free(packed);
+	}
 	test_rmtree(dir);
 	free(dir);
 	coffer_core_free(core);

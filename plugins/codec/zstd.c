@@ -26,6 +26,9 @@
 /* A sample must shrink by at least 1/32 to count as compressible. */
 #define PROBE_MIN_GAIN_SHIFT 5
 
+/* Content_Checksum_flag in the Frame_Header_Descriptor, the byte after the magic. */
+#define FRAME_CHECKSUM_FLAG 0x04
+
 /* Contexts are expensive to create (hundreds of KiB of tables), so each thread keeps one
  * of each and reuses it; the key's destructor frees them when the thread exits. The module
  * is linked with -z nodelete so that destructor's code stays mapped after lt_dlclose. */
@@ -176,9 +179,10 @@ static int zstd_codec_compress(int level, const void *src, size_t n, void *dst, 
 static int zstd_codec_decompress(const void *src, size_t n, void *dst, size_t cap, size_t *out_len)
 {
 	*out_len = 0;
-	/* Only a single frame of the current format is accepted: coffer writes nothing else,
-	 * and refusing legacy, skippable or concatenated frames keeps the decoder surface small. */
-	if (n < 4)
+	/* Only a single checksummed frame of the current format is accepted: coffer writes
+	 * nothing else, and refusing legacy, skippable or concatenated frames keeps the decoder
+	 * surface small. */
+	if (n < 5)
 		return coffer_error_set(COFFER_ECORRUPT, "zstd: input of %zu bytes is too short for a frame", n);
 	const uint8_t *bytes = src;
 	uint32_t magic = (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 |
@@ -186,6 +190,12 @@ static int zstd_codec_decompress(const void *src, size_t n, void *dst, size_t ca
 	if (magic != ZSTD_MAGICNUMBER)
 		return coffer_error_set(COFFER_ECORRUPT, "zstd: bad frame magic 0x%08x (expected 0x%08x)",
 		                        (unsigned int)magic, (unsigned int)ZSTD_MAGICNUMBER);
+	/* The checksum must be there: damage that cleared its flag (bit 2 of the frame header
+	 * descriptor, RFC 8878 3.1.1.1.1) would otherwise decode to wrong data unnoticed. */
+	if (!(bytes[4] & FRAME_CHECKSUM_FLAG))
+		return coffer_error_set(COFFER_ECORRUPT,
+		                        "zstd: frame carries no content checksum (coffer writes one in every "
+		                        "frame)");
 	size_t frame_size = ZSTD_findFrameCompressedSize(src, n);
 	if (ZSTD_isError(frame_size))
 		return coffer_error_set(COFFER_ECORRUPT, "zstd: malformed frame in %zu input bytes: %s", n,
