@@ -587,6 +587,45 @@ START_TEST(remove_blob)
 }
 END_TEST
 
+/* Batch removal: more names than one S3 DeleteObjects request takes, a missing one among
+ * them, and a neighbour that must stay. */
+START_TEST(remove_many_blobs)
+{
+	conf_ctx ctx;
+	conf_begin(&ctx, "remove-many");
+	enum { COUNT = 1003 };
+	conf_put_many(&ctx, "batch/", COUNT);
+	conf_put(&ctx, "keep", "k", 1, 0);
+	char **names = calloc(COUNT + 1, sizeof(*names));
+	int *results = calloc(COUNT + 1, sizeof(*results));
+	ck_assert_ptr_nonnull(names);
+	ck_assert_ptr_nonnull(results);
+	conf_listing l;
+	conf_list(&ctx, "batch/", &l);
+	ck_assert_uint_eq(l.count, COUNT);
+	for (size_t i = 0; i < l.count; i++)
+		names[i] = strdup(l.entries[i].name);
+	names[COUNT] = conf_name(&ctx, "batch/never-written");
+	conf_listing_free(&l);
+	for (size_t i = 0; i <= COUNT; i++)
+		results[i] = 12345;
+	conf_assert_ok(&ctx, coffer_backend_remove_many(ctx.be, (const char *const *)names,
+	                                                COUNT + 1, results));
+	for (size_t i = 0; i < COUNT; i++)
+		ck_assert_msg(results[i] == 0, "remove_many: '%s' got %d (%s)", names[i], results[i],
+		              coffer_error_name(results[i]));
+	ck_assert_msg(results[COUNT] == COFFER_ENOTFOUND,
+	              "remove_many: a missing blob gave %d, not COFFER_ENOTFOUND", results[COUNT]);
+	static const char *const left[] = { "keep" };
+	conf_expect_listing(&ctx, "", left, 1);
+	for (size_t i = 0; i <= COUNT; i++)
+		free(names[i]);
+	free(names);
+	free(results);
+	conf_end(&ctx);
+}
+END_TEST
+
 START_TEST(write_once_and_overwrite)
 {
 	conf_ctx ctx;
@@ -966,6 +1005,7 @@ TCase *coffer_conformance_tcase(coffer_core *core, const char *url,
 	tcase_add_test(tc, list_prefixes);
 	tcase_add_test(tc, list_many);
 	tcase_add_test(tc, remove_blob);
+	tcase_add_test(tc, remove_many_blobs);
 	tcase_add_test(tc, write_once_and_overwrite);
 	tcase_add_test(tc, large_blob);
 	tcase_add_test(tc, awkward_names);

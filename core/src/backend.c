@@ -134,6 +134,19 @@ int coffer_backend_remove(coffer_backend *be, const char *name)
 	return remember(be, be->vt->remove(be->state, name));
 }
 
+int coffer_backend_remove_many(coffer_backend *be, const char *const *names, size_t count,
+                               int *results)
+{
+	if (be->vt->version >= 2 && be->vt->remove_many)
+		return remember(be, be->vt->remove_many(be->state, names, count, results));
+	for (size_t i = 0; i < count; i++) {
+		results[i] = be->vt->remove(be->state, names[i]);
+		if (results[i] && results[i] != COFFER_ENOTFOUND)
+			remember(be, results[i]);
+	}
+	return 0;
+}
+
 int coffer_backend_describe(coffer_backend *be, coffer_buf *out)
 {
 	if (be->vt->describe)

@@ -30,7 +30,7 @@ for t in $targets; do
 	echo "fuzz: building $t"
 	# shellcheck disable=SC2086
 	if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I"$builddir" -I"$srcdir/core/include" -I"$srcdir/core/src" -pthread \
+		-I"$builddir" -I"$srcdir/core/include" -I"$srcdir/http/include" -I"$srcdir/core/src" -pthread \
 		"$file" $srcs -o "$bin/$t" $libs; then
 		echo "fuzz: FAIL $t (build)"
 		failed=$((failed + 1))

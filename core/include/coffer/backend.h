@@ -49,6 +49,11 @@ int coffer_backend_get(coffer_backend *be, const char *name, uint64_t offset, ui
 int coffer_backend_stat(coffer_backend *be, const char *name, coffer_blob_info *out);
 int coffer_backend_list(coffer_backend *be, const char *prefix, coffer_list_cb cb, void *ud);
 int coffer_backend_remove(coffer_backend *be, const char *name);
+/* Removes `count` blobs, in batches where the backend can. results[i] receives 0 or the
+ * COFFER_E* code for names[i] (COFFER_ENOTFOUND for a missing one). Returns 0 when every
+ * name has a result (look at them), else the code that stopped the call. */
+int coffer_backend_remove_many(coffer_backend *be, const char *const *names, size_t count,
+                               int *results);
 int coffer_backend_describe(coffer_backend *be, coffer_buf *out);
 unsigned int coffer_backend_caps(const coffer_backend *be);
 const char *coffer_backend_plugin_name(const coffer_backend *be);

@@ -10,7 +10,9 @@
 extern "C" {
 #endif
 
-#define COFFER_BACKEND_VTABLE_VERSION 1u
+/* 2 added remove_many; the core still loads version 1 plugins (and never reads past
+ * their describe member). */
+#define COFFER_BACKEND_VTABLE_VERSION 2u
 
 /* What the core hands to open(). Grows only at the end; check `version`. */
 typedef struct coffer_backend_params {
@@ -50,6 +52,13 @@ typedef struct coffer_backend_vtable {
 	/* Optional: appends a one-line description (kind, endpoint, bucket) for status,
 	 * without secrets. */
 	int (*describe)(void *state, coffer_buf *out);
+
+	/* --- version 2 --- */
+	/* Optional: removes many blobs in few requests (S3 DeleteObjects). results[i] gets 0
+	 * or a COFFER_E* code for names[i] (a missing blob is COFFER_ENOTFOUND); returns 0 when
+	 * every result was filled in, else a code for the call as a whole. NULL: the core
+	 * calls remove() for each name. */
+	int (*remove_many)(void *state, const char *const *names, size_t count, int *results);
 } coffer_backend_vtable;
 
 #ifdef __cplusplus
