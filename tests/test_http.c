@@ -222,6 +222,9 @@ START_TEST(xml_listing)
 		"<Contents><Key><![CDATA[x<y]]></Key></Contents>"
 		"</ListBucketResult>";
 	xml_seen s = { "" };
+	ck_assert_coffer_ok(coffer_xml_walk("\xef\xbb\xbf<a>b</a>", 11, xml_collect, &s));
+	ck_assert_str_eq(s.text, "<a>a=b;");
+	s.text[0] = 0;
 	ck_assert_coffer_ok(coffer_xml_walk(doc, strlen(doc), xml_collect, &s));
 	ck_assert_str_eq(s.text, "<ListBucketResult><ListBucketResult/Name>ListBucketResult/Name=b;"
 	                         "<ListBucketResult/IsTruncated>ListBucketResult/IsTruncated=;"

@@ -254,6 +254,9 @@ int coffer_xml_walk(const char *doc, size_t len, coffer_xml_cb cb, void *ud)
 	memset(&w, 0, sizeof(w));
 	w.doc = doc;
 	w.len = len;
+	/* Azure (and some S3 servers) open with a UTF-8 byte order mark */
+	if (len >= 3 && memcmp(doc, "\xef\xbb\xbf", 3) == 0)
+		w.pos = 3;
 	int rc = http_buf_add(&w.path, "", 0);
 	if (!rc)
 		rc = http_buf_add(&w.text, "", 0);

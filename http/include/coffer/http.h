@@ -185,7 +185,8 @@ void coffer_http_time_rfc1123(int64_t unix_s, char out[30]);
  * cb(ud, path, text, text_len) with `path` the slash-joined element names from the
  * root ("ListBucketResult/Contents/Key") and `text` with entities (&amp; &lt; &gt;
  * &quot; &apos; &#N; &#xN;) decoded; for each element start cb gets text NULL.
- * Comments, processing instructions and CDATA are handled; a malformed document is
+ * A leading UTF-8 byte order mark is skipped. Comments, processing instructions and
+ * CDATA are handled; a malformed document is
  * COFFER_ECORRUPT with the byte offset. Nesting deeper than 32 is refused. A nonzero
  * cb return stops the walk and is returned. */
 typedef int (*coffer_xml_cb)(void *ud, const char *path, const char *text, size_t text_len);
