@@ -4,6 +4,8 @@
  * of contents and sealed blobs. */
 #include "config.h"
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -952,6 +954,70 @@ START_TEST(metadata_chunk_cache)
 }
 END_TEST
 
+/* A session that reads far more metadata than the cache may hold (KOPIA_CACHE_CAPACITY,
+ * --cache-capacity): the folder never passes the capacity by more than a chunk, also
+ * before the handle closes, and every read still returns the right bytes. */
+static uint64_t folder_bytes(const char *path)
+{
+	uint64_t total = 0;
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+START_TEST(metadata_cache_within_capacity)
+{
+	fixture f;
+	fixture_init(&f, "meta-capacity");
+	enum { CHUNKS = 240, CHUNK = 6000, CAPACITY = 128 * 1024 };
+	coffer_repo *repo = create_repo(&f, "pw");
+	coffer_store_writer *w;
+	static uint8_t buf[CHUNK];
+	coffer_cid ids[CHUNKS];
+	for (uint32_t i = 0; i < CHUNKS; i++) {
+		/* one writer per 40 chunks: several metadata packs */
+		if (i % 40 == 0)
+			ck_assert_coffer_ok(coffer_store_writer_new(&w, repo, 1, NULL));
+		fill_chunk(buf, sizeof(buf), 900 + i, 0);
+		write_chunk(w, 0, COFFER_CHUNK_META, buf, sizeof(buf), &ids[i], NULL);
+		if (i % 40 == 39) {
+			ck_assert_coffer_ok(coffer_store_writer_commit(w));
+			coffer_store_writer_free(w);
+		}
+	}
+	coffer_repo_close(repo);
+	f.opts.cache_capacity = CAPACITY;
+	repo = open_repo(&f, "pw");
+	coffer_repo_status st;
+	ck_assert_coffer_ok(coffer_repo_status_get(repo, &st));
+	char meta[4600];
+	snprintf(meta, sizeof(meta), "%s/meta", st.cache_dir);
+	uint64_t peak = 0;
+	for (int round = 0; round < 2; round++)
+		for (uint32_t i = 0; i < CHUNKS; i++) {
+			fill_chunk(buf, sizeof(buf), 900 + i, 0);
+			expect_chunk(repo, &ids[i], buf, sizeof(buf));
+			uint64_t now = folder_bytes(meta);
+			peak = now > peak ? now : peak;
+		}
+	/* 240 chunks of ~6 KB is ~1.4 MB of metadata against a 128 KiB cache */
+	ck_assert_msg(peak <= CAPACITY + CHUNK + 512, "cache peaked at %llu bytes, capacity %u",
+	              (unsigned long long)peak, (unsigned)CAPACITY);
+	ck_assert_msg(peak >= CAPACITY / 2, "cache peaked at only %llu bytes: not used?",
+	              (unsigned long long)peak);
+	coffer_repo_close(repo);
+	ck_assert_uint_le(folder_bytes(meta), CAPACITY);
+}
+END_TEST
+
 /* ---------------------------------------------------------- damage */
 
 START_TEST(damaged_packs)
@@ -1195,6 +1261,7 @@ int main(void)
 	tcase_add_test(tc, cache_unwritable);
 	tcase_add_test(tc, cache_disk_full);
 	tcase_add_test(tc, metadata_chunk_cache);
+	tcase_add_test(tc, metadata_cache_within_capacity);
 	tcase_add_test(tc, damaged_packs);
 	tcase_add_test(tc, sealed_blobs);
 	tcase_add_test(tc, format_parsers_round_trip);

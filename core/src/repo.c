@@ -36,6 +36,7 @@ static void repo_free(coffer_repo *repo)
 		coffer_backend_close(repo->backend);
 	if (state) {
 		pthread_mutex_destroy(&state->writers_lock);
+		pthread_mutex_destroy(&state->meta_trim_lock);
 		coffer_crypto_cleanse(state, sizeof(*state));
 		coffer_free(state);
 	}
@@ -70,6 +71,7 @@ static int repo_alloc(coffer_repo **out, coffer_core *core, const char *url, con
 		return COFFER_ENOMEM;
 	}
 	pthread_mutex_init(&state->writers_lock, NULL);
+	pthread_mutex_init(&state->meta_trim_lock, NULL);
 	repo->store_private = state;
 	repo->core = core;
 	coffer_repo_options defaults = COFFER_REPO_OPTIONS_INIT;

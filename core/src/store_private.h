@@ -21,6 +21,13 @@ typedef struct coffer_store_state {
 	coffer_error codec_error;
 	uint64_t cache_capacity;         /* bytes for the metadata chunk cache */
 	_Atomic uint64_t meta_cache_added; /* bytes this handle put in it */
+	/* Bytes in the cache folder as this handle knows it: measured by the first put of a
+	 * session (a scan) and counted up by each put; a put that passes the capacity trims
+	 * the folder at once, so a long session never holds more than the capacity plus the
+	 * chunks other threads write during a trim. */
+	_Atomic uint64_t meta_cache_total;
+	_Atomic int meta_cache_total_known;
+	pthread_mutex_t meta_trim_lock;
 	char meta_cache_dir[4200];       /* <cache_dir>/meta */
 	pthread_mutex_t writers_lock;    /* guards writers (for lookups of uncommitted chunks) */
 	struct coffer_store_writer *writers;

@@ -123,6 +123,8 @@ static int meta_cache_get(coffer_repo *repo, const coffer_cid *id, size_t stored
 	return 0;
 }
 
+static void meta_cache_scan(coffer_repo *repo);
+
 /* Best effort: a cache that cannot be written only costs downloads. */
 static void meta_cache_put(coffer_repo *repo, const coffer_cid *id, const uint8_t *data, size_t len)
 {
@@ -144,10 +146,15 @@ static void meta_cache_put(coffer_repo *repo, const coffer_cid *id, const uint8_
 			break;
 		done += (size_t)n;
 	}
-	if (close(fd) != 0 || done != len || rename(tmp, path) != 0)
+	if (close(fd) != 0 || done != len || rename(tmp, path) != 0) {
 		unlink(tmp);
-	else
-		atomic_fetch_add(&coffer_store_state_of(repo)->meta_cache_added, len);
+		return;
+	}
+	coffer_store_state *state = coffer_store_state_of(repo);
+	atomic_fetch_add(&state->meta_cache_added, len);
+	uint64_t total = atomic_fetch_add(&state->meta_cache_total, len) + len;
+	if (!atomic_load(&state->meta_cache_total_known) || total > state->cache_capacity)
+		meta_cache_scan(repo);
 }
 
 typedef struct cached_file {
@@ -177,23 +184,26 @@ static int meta_cache_trim_due(coffer_store_state *state, const char *stamp)
 	return strtoull(text, NULL, 10) > state->cache_capacity;
 }
 
-void coffer_store_meta_cache_trim(coffer_repo *repo, int at_close)
+/* Measures the cache folder and, above the capacity, deletes the least recently used
+ * chunks down to META_CACHE_TRIM_PERCENT of it. One thread at a time; a thread that
+ * finds a scan under way leaves it to that one. */
+static void meta_cache_scan(coffer_repo *repo)
 {
 	coffer_store_state *state = coffer_store_state_of(repo);
-	if (!state->meta_cache_dir[0])
+	if (pthread_mutex_trylock(&state->meta_trim_lock) != 0)
 		return;
 	char stamp[4300];
 	snprintf(stamp, sizeof(stamp), "%s/.trimmed", state->meta_cache_dir);
-	if (at_close ? atomic_load(&state->meta_cache_added) == 0 : !meta_cache_trim_due(state, stamp))
-		return;
 	FILE *fp = fopen(stamp, "w");
 	if (fp) {
 		fprintf(fp, "%llu\n", (unsigned long long)state->cache_capacity);
 		fclose(fp);
 	}
 	DIR *dir = opendir(state->meta_cache_dir);
-	if (!dir)
+	if (!dir) {
+		pthread_mutex_unlock(&state->meta_trim_lock);
 		return;
+	}
 	cached_file *files = NULL;
 	size_t count = 0, capacity = 0;
 	uint64_t total = 0;
@@ -237,6 +247,21 @@ void coffer_store_meta_cache_trim(coffer_repo *repo, int at_close)
 		free(files[i].name);
 	free(files);
 	closedir(dir);
+	atomic_store(&state->meta_cache_total, total);
+	atomic_store(&state->meta_cache_total_known, 1);
+	pthread_mutex_unlock(&state->meta_trim_lock);
+}
+
+void coffer_store_meta_cache_trim(coffer_repo *repo, int at_close)
+{
+	coffer_store_state *state = coffer_store_state_of(repo);
+	if (!state->meta_cache_dir[0])
+		return;
+	char stamp[4300];
+	snprintf(stamp, sizeof(stamp), "%s/.trimmed", state->meta_cache_dir);
+	if (at_close ? atomic_load(&state->meta_cache_added) == 0 : !meta_cache_trim_due(state, stamp))
+		return;
+	meta_cache_scan(repo);
 }
 
 /* On a cache miss the whole metadata pack is fetched and every metadata chunk in it cached:
