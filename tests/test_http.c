@@ -468,6 +468,33 @@ START_TEST(parallel_requests)
 }
 END_TEST
 
+/* The proxy variables are libcurl's own: a host that does not resolve is reached through
+ * http_proxy, and no_proxy turns that off again. */
+START_TEST(proxy_from_environment)
+{
+	server_start();
+	setenv("http_proxy", server_base, 1);
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	coffer_http *c = client_new(2, 3000, 5);
+	coffer_http_response resp = COFFER_HTTP_RESPONSE_INIT;
+	coffer_http_request req = { .method = "GET", .url = "http://coffer-proxy-test.invalid/echo/p" };
+	ck_assert_coffer_ok(coffer_http_exec(c, &req, &resp));
+	ck_assert_int_eq(resp.status, 200);
+	ck_assert_msg(strstr((char *)resp.body.data, "\"proxied\": true") &&
+	              strstr((char *)resp.body.data, "coffer-proxy-test.invalid"),
+	              "not through the proxy: %s", (char *)resp.body.data);
+	coffer_http_destroy(c);
+	setenv("no_proxy", "coffer-proxy-test.invalid", 1);
+	c = client_new(2, 300, 5);
+	ck_assert_int_eq(coffer_http_exec(c, &req, &resp), COFFER_ETRANSIENT);
+	unsetenv("no_proxy");
+	unsetenv("http_proxy");
+	coffer_http_response_free(&resp);
+	coffer_http_destroy(c);
+}
+END_TEST
+
 START_TEST(options_and_ca_errors)
 {
 	coffer_http_options o = COFFER_HTTP_OPTIONS_INIT;
@@ -532,6 +559,7 @@ int main(void)
 	tcase_add_test(client, final_status_errors_redacted);
 	tcase_add_test(client, prepare_runs_per_attempt);
 	tcase_add_test(client, parallel_requests);
+	tcase_add_test(client, proxy_from_environment);
 	suite_add_tcase(s, client);
 	/* one server for the whole run: no fork mode, so the tests share it */
 	SRunner *sr = srunner_create(s);

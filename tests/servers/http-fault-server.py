@@ -9,6 +9,8 @@ Prints its port on stdout, then serves until killed. Paths:
   /stall/KEY/N             the first N send half a body and stall for 30 s
   /status/CODE             answers CODE with a body naming a signature (sig=...)
   /count/KEY               how many requests KEY has seen
+A request line with an absolute URL (http://host/path, as a client sends to a proxy) is
+served as if for /path, and /echo reports "proxied": true with the host it asked for.
 """
 import hashlib
 import json
@@ -46,12 +48,18 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        proxied_host = None
+        if self.path.startswith("http://"):
+            rest = self.path[len("http://"):]
+            proxied_host, _, path = rest.partition("/")
+            self.path = "/" + path
         parts = self.path.split("?")[0].strip("/").split("/")
         kind = parts[0]
         if kind == "echo":
             doc = {"method": self.command, "path": self.path,
                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                   "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+                   "length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                   "proxied": proxied_host is not None, "proxied_host": proxied_host}
             self.reply(200, json.dumps(doc, sort_keys=True).encode())
         elif kind in ("flaky", "retry-after", "reset", "stall"):
             key, n = parts[1], int(parts[2])
