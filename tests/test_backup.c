@@ -984,6 +984,51 @@ START_TEST(test_default_source_and_errors)
 }
 END_TEST
 
+/* The tree prefetch stats every entry once (folders below folders, a symlink to a folder
+ * not followed), and stops at once when asked. */
+START_TEST(test_prefetch)
+{
+	char *dir = test_tmpdir("prefetch");
+	char path[4200];
+	unsigned expect = 0;
+	for (int a = 0; a < 6; a++) {
+		snprintf(path, sizeof(path), "%s/d%d", dir, a);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+		expect++;
+		for (int b = 0; b < 5; b++) {
+			snprintf(path, sizeof(path), "%s/d%d/e%d", dir, a, b);
+			ck_assert_int_eq(mkdir(path, 0755), 0);
+			expect++;
+			for (int c = 0; c < 7; c++) {
+				snprintf(path, sizeof(path), "%s/d%d/e%d/f%d", dir, a, b, c);
+				FILE *fp = fopen(path, "w");
+				ck_assert_ptr_nonnull(fp);
+				fclose(fp);
+				expect++;
+			}
+		}
+	}
+	snprintf(path, sizeof(path), "%s/loop", dir);
+	ck_assert_int_eq(symlink(".", path), 0);
+	expect++;
+	coffer_prefetch *p;
+	ck_assert_coffer_ok(coffer_prefetch_start(&p, dir, 3));
+	for (int i = 0; i < 1000 && coffer_prefetch_entries(p) < expect; i++)
+		usleep(5000);
+	usleep(20000);
+	ck_assert_uint_eq(coffer_prefetch_entries(p), expect);
+	coffer_prefetch_stop(p);
+	/* stopped before it could finish; a missing root is no error */
+	ck_assert_coffer_ok(coffer_prefetch_start(&p, dir, 0));
+	coffer_prefetch_stop(p);
+	ck_assert_coffer_ok(coffer_prefetch_start(&p, "/nonexistent/coffer-prefetch", 2));
+	coffer_prefetch_stop(p);
+	test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+
 static Suite *backup_suite(void)
 {
 	Suite *s = suite_create("backup");
@@ -994,6 +1039,7 @@ static Suite *backup_suite(void)
 	tcase_add_test(tc, test_racy_file_is_reread);
 	tcase_add_test(tc, test_vanished_changed_unreadable);
 	tcase_add_test(tc, test_parallel_contents);
+	tcase_add_test(tc, test_prefetch);
 	tcase_add_test(tc, test_default_source_and_errors);
 	suite_add_tcase(s, tc);
 	return s;

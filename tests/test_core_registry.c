@@ -217,7 +217,7 @@ START_TEST(frontend_and_hook)
 
 	char seen[64] = "";
 	coffer_hook_request req = { COFFER_HOOK_REQUEST_VERSION, "beforeSnapshot", "echo hi", "/", NULL, 5,
-		                    collect, seen };
+		                    collect, seen, NULL };
 	ck_assert_coffer_ok(coffer_hook_run(core, "fakehook", &req));
 	ck_assert_str_eq(seen, "echo hi");
 	req.command = "fail";

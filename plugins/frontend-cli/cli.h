@@ -68,6 +68,7 @@ void cli_progress_done(void);
 int cli_plugins(coffer_core *core, int argc, char **argv);
 int cli_repository(coffer_core *core, int argc, char **argv);
 int cli_snapshot(coffer_core *core, int argc, char **argv);
+int cli_snapshot_expire(coffer_core *core, int argc, char **argv);
 int cli_restore(coffer_core *core, int argc, char **argv);
 int cli_ls(coffer_core *core, int argc, char **argv);
 int cli_cat(coffer_core *core, int argc, char **argv);

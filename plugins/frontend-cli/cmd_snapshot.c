@@ -10,10 +10,13 @@
 static const char snap_usage[] =
 	"usage: coffer snapshot create PATH [--source user@host:/path] [--tag k=v]... [--parallel N]\n"
 	"                [--compression NAME] [--force-hash] [--start-time RFC3339] [--json]\n"
+	"                [--before-snapshot CMD] [--after-snapshot CMD] [--hook-timeout SECONDS]\n"
 	"       coffer snapshot list [SOURCE | --all] [--json]\n"
 	"       coffer snapshot delete ID...\n"
 	"       coffer snapshot verify [ID...] [--read-data] [--json]\n"
 	"       coffer snapshot pin ID... | unpin ID...\n"
+	"       coffer snapshot expire [SOURCE | --all] --keep-latest|hourly|daily|weekly|monthly|yearly N...\n"
+	"                [--dry-run] [--json]\n"
 	"plus the repository options: --repository URL, --password-file F, --cache-dir D, --ca-file PEM\n";
 
 typedef struct tag_list {
@@ -48,10 +51,82 @@ static void print_stats_line(const coffer_snapshot_info *s)
 	        s->incomplete ? ", INCOMPLETE (see warnings)" : "");
 }
 
+/* The snapshot itself, run between the beforeSnapshot and afterSnapshot hooks. */
+typedef struct create_job {
+	coffer_repo *repo;
+	const coffer_backup_options *bo;
+	coffer_snapshot_info info;
+} create_job;
+
+static int create_body(void *ud, char *id, size_t id_size)
+{
+	create_job *job = ud;
+	int rc = coffer_backup(job->repo, job->bo, &job->info);
+	cli_progress_done();
+	if (rc == 0)
+		snprintf(id, id_size, "%s", job->info.id);
+	return rc;
+}
+
+static void create_hook_log(void *ud, const char *action, const char *line)
+{
+	(void)ud;
+	fprintf(stderr, "hook %s: %s\n", action, line);
+}
+
+static void json_hook_step(coffer_json *j, const char *action, const char *command, const coffer_hook_step *s)
+{
+	if (!command)
+		return;
+	coffer_json_key(j, action);
+	coffer_json_object_begin(j);
+	coffer_json_key(j, "command");
+	coffer_json_string(j, command);
+	coffer_json_key(j, "ran");
+	coffer_json_bool(j, s->ran);
+	if (s->ran) {
+		coffer_json_key(j, "ok");
+		coffer_json_bool(j, s->rc == 0);
+		coffer_json_key(j, "seconds");
+		coffer_json_double(j, (double)s->duration_ns / 1e9);
+	}
+	if (s->error) {
+		coffer_json_key(j, "error");
+		coffer_json_string(j, s->error);
+	}
+	coffer_json_object_end(j);
+}
+
+/* With hooks: {"snapshot": {...} or null, "hooks": {...}, "error": "..." when failed}. */
+static void json_create_with_hooks(const coffer_snapshot_hooks *h, const create_job *job,
+                                   const coffer_hook_outcome *o, int rc)
+{
+	coffer_json j;
+	coffer_json_init(&j, stdout, 1);
+	coffer_json_object_begin(&j);
+	coffer_json_key(&j, "snapshot");
+	if (o->snapshot_ran && o->snapshot_rc == 0)
+		cli_json_snapshot(&j, &job->info);
+	else
+		coffer_json_null(&j);
+	coffer_json_key(&j, "hooks");
+	coffer_json_object_begin(&j);
+	json_hook_step(&j, "beforeSnapshot", h->before, &o->before);
+	json_hook_step(&j, "afterSnapshot", h->after, &o->after);
+	coffer_json_object_end(&j);
+	if (rc) {
+		coffer_json_key(&j, "error");
+		coffer_json_string(&j, coffer_error_last()->message);
+	}
+	coffer_json_object_end(&j);
+	coffer_json_finish(&j);
+}
+
 static int snap_create(coffer_core *core, int argc, char **argv)
 {
 	cli_repo_args a = { 0 };
 	const char *source = NULL, *compression = NULL, *start_time = NULL;
+	const char *before = NULL, *after = NULL, *hook_timeout = NULL;
 	int force_hash = 0;
 	tag_list tags = { .count = 0 };
 	cli_option opts[] = { CLI_REPO_OPTIONS(&a),
@@ -60,6 +135,9 @@ static int snap_create(coffer_core *core, int argc, char **argv)
 		              { "--start-time", &start_time, NULL, NULL, NULL },
 		              { "--force-hash", NULL, &force_hash, NULL, NULL },
 		              { "--tag", NULL, NULL, add_tag, &tags },
+		              { "--before-snapshot", &before, NULL, NULL, NULL },
+		              { "--after-snapshot", &after, NULL, NULL, NULL },
+		              { "--hook-timeout", &hook_timeout, NULL, NULL, NULL },
 		              { NULL, NULL, NULL, NULL, NULL } };
 	char *pos[1];
 	int npos, rc = cli_parse(argc, argv, 1, opts, pos, &npos, 1, snap_usage);
@@ -77,6 +155,19 @@ static int snap_create(coffer_core *core, int argc, char **argv)
 	bo.compression = compression;
 	bo.force_hash = force_hash;
 	bo.on_event = cli_progress_event;
+	coffer_snapshot_hooks hooks = { .version = COFFER_SNAPSHOT_HOOKS_VERSION,
+		                        .before = before,
+		                        .after = after,
+		                        .source_path = pos[0],
+		                        .source = source,
+		                        .timeout_sec = COFFER_HOOK_TIMEOUT_DEFAULT,
+		                        .log = create_hook_log };
+	if (hook_timeout) {
+		unsigned long long v;
+		if (cli_uint("--hook-timeout", hook_timeout, 604800, &v))
+			return COFFER_EXIT_USAGE;
+		hooks.timeout_sec = (unsigned)v;
+	}
 	if (start_time && (rc = coffer_time_parse_rfc3339(start_time, &bo.start_time_ns)) != 0)
 		return cli_fail(rc);
 	if (compression) {
@@ -84,38 +175,53 @@ static int snap_create(coffer_core *core, int argc, char **argv)
 		if ((rc = coffer_codec_lookup(core, compression, &c)) != 0)
 			return cli_fail(rc);
 	}
+	/* warm the tree's metadata while the key derivation keeps a core busy */
+	coffer_prefetch *prefetch = NULL;
+	if (coffer_prefetch_start(&prefetch, pos[0], 0) != 0)
+		prefetch = NULL;
 	coffer_repo *repo;
-	if ((rc = cli_open_repo(core, &a, 0, NULL, &repo)) != 0)
+	if ((rc = cli_open_repo(core, &a, 0, NULL, &repo)) != 0) {
+		coffer_prefetch_stop(prefetch);
 		return rc;
+	}
 	if (a.parallel) {
 		unsigned long long v;
 		cli_uint("--parallel", a.parallel, 1024, &v);
 		bo.parallelism = (unsigned)v;
 	}
-	coffer_snapshot_info info = { 0 };
-	rc = coffer_backup(repo, &bo, &info);
-	cli_progress_done();
+	create_job job = { .repo = repo, .bo = &bo };
+	coffer_hook_outcome outcome;
+	rc = coffer_snapshot_with_hooks(core, &hooks, create_body, &job, &outcome);
+	coffer_prefetch_stop(prefetch);
 	for (size_t i = 0; i < tags.count; i++) {
 		free(tags.tags[i].key);
 		free(tags.tags[i].value);
 	}
-	if (rc) {
-		rc = cli_fail(rc);
-		coffer_repo_close(repo);
-		return rc;
-	}
-	if (a.json) {
+	int status = 0;
+	int have_snapshot = outcome.snapshot_ran && outcome.snapshot_rc == 0;
+	if (a.json && (before || after)) {
+		json_create_with_hooks(&hooks, &job, &outcome, rc);
+	} else if (a.json && have_snapshot) {
 		coffer_json j;
 		coffer_json_init(&j, stdout, 1);
-		cli_json_snapshot(&j, &info);
+		cli_json_snapshot(&j, &job.info);
 		coffer_json_finish(&j);
-	} else {
-		print_stats_line(&info);
-		printf("%s\n", info.id);
+	} else if (have_snapshot) {
+		print_stats_line(&job.info);
+		printf("%s\n", job.info.id);
 	}
-	coffer_snapshot_info_clear(&info);
+	if (rc) {
+		status = cli_fail(rc);
+		/* a failed snapshot's message is the one above; the afterSnapshot result too */
+		if (outcome.snapshot_rc && outcome.after.error)
+			fprintf(stderr, "coffer: %s\n", outcome.after.error);
+		if (outcome.before.rc || outcome.after.rc)
+			status = outcome.snapshot_rc ? status : COFFER_EXIT_FAILURE;
+	}
+	coffer_hook_outcome_clear(&outcome);
+	coffer_snapshot_info_clear(&job.info);
 	coffer_repo_close(repo);
-	return 0;
+	return status;
 }
 
 static int snap_list(coffer_core *core, int argc, char **argv)
@@ -318,6 +424,8 @@ int cli_snapshot(coffer_core *core, int argc, char **argv)
 		return snap_each_id(core, argc - 1, argv + 1, sub);
 	if (strcmp(sub, "verify") == 0)
 		return snap_verify(core, argc - 1, argv + 1);
+	if (strcmp(sub, "expire") == 0)
+		return cli_snapshot_expire(core, argc - 1, argv + 1);
 	if (strcmp(sub, "--help") == 0) {
 		fputs(snap_usage, stdout);
 		return 0;

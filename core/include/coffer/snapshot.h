@@ -100,6 +100,16 @@ typedef struct coffer_backup_options {
 
 int coffer_backup(coffer_repo *repo, const coffer_backup_options *opts, coffer_snapshot_info *out);
 
+/* Warms the kernel's metadata caches for the tree at `path` with `threads` threads (0: 4)
+ * that stat every entry, so a backup started meanwhile (and the repository's key
+ * derivation before it) overlaps that I/O. Reads no file data; errors only end a branch.
+ * Stop it (joins the threads) when the backup is done, or at any time. */
+typedef struct coffer_prefetch coffer_prefetch;
+int coffer_prefetch_start(coffer_prefetch **out, const char *path, unsigned int threads);
+void coffer_prefetch_stop(coffer_prefetch *p);
+/* Entries stat'ed so far. */
+uint64_t coffer_prefetch_entries(const coffer_prefetch *p);
+
 typedef struct coffer_restore_options {
 	unsigned int version;    /* COFFER_RESTORE_OPTIONS_VERSION */
 	const char *dest;        /* receives the contents of the snapshotted folder */

@@ -3,6 +3,7 @@
 #define COFFER_SYS_HOOK_H
 
 #include <coffer/sys/plugin.h>
+#include <coffer/hook.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -16,11 +17,16 @@ typedef struct coffer_hook_request {
 	const char *command;       /* as the user wrote it */
 	const char *cwd;           /* run there (the source folder) */
 	const char *const *env;    /* extra "NAME=value" entries, NULL-terminated; may be NULL */
-	unsigned int timeout_sec;  /* 0: no limit */
+	unsigned int timeout_sec;  /* 0: no limit; COFFER_HOOK_TIMEOUT_DEFAULT: the runner's */
 	void (*log)(void *ud, const char *line); /* each output line; may be NULL */
 	void *log_ud;
+
+	/* --- version 2 --- */
+	const coffer_config *config; /* the runner's own config subtree, or NULL; set by
+	                              * coffer_hook_run() */
 } coffer_hook_request;
-#define COFFER_HOOK_REQUEST_VERSION 1u
+/* 2 added config; runners read it only when req->version >= 2. */
+#define COFFER_HOOK_REQUEST_VERSION 2u
 
 typedef struct coffer_hook_vtable {
 	unsigned int version;  /* COFFER_HOOK_VTABLE_VERSION */
