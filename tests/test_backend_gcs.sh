@@ -110,6 +110,13 @@ must "snapshot verify --read-data" "$coffer" snapshot verify --read-data --repos
 must "the gs:// scheme opens the same repository" "$coffer" snapshot list --all --repository "gs://$bucket/e2e/repo"
 contains "gs:// lists the snapshot" "$tmp/out" "app@host:/data"
 
+if [ "${COFFER_SERVER_TESTS:-1}" = quick ]; then
+	# the sanitizer pass of tests/run-all.sh: conformance and one backup round trip only
+	echo "COFFER_SERVER_TESTS=quick: stopping after the round trip; $failures failure(s)"
+	[ "$failures" -eq 0 ]
+	exit
+fi
+
 # ---------------------------------------------------------------- 3. service account
 echo "--- 3. service account (at ${SECONDS}s)"
 email=backup@coffer-test.iam.gserviceaccount.com

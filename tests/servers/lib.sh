@@ -1,6 +1,7 @@
 # Shared shell functions for tests that start real servers on 127.0.0.1 (sourced).
 #
 # COFFER_SERVER_TESTS=0      every server test skips (exit 77)
+# COFFER_SERVER_TESTS=quick  backend tests stop after conformance and one backup round trip
 # COFFER_REQUIRE_SERVERS=1   a missing server program fails the test instead of skipping
 #                            (CI sets it, so a broken install cannot pass as a skip)
 # COFFER_NODE_MODULES=DIR    where the npm servers (azurite, firebase-tools) are installed;
