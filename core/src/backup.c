@@ -1494,9 +1494,11 @@ int coffer_backup(coffer_repo *repo, const coffer_backup_options *opts, coffer_s
 		rc = COFFER_ENOMEM;
 		goto out;
 	}
-	if (!s->force_hash && (rc = backup_load_previous(s, source, &previous_root)) < 0)
-		goto out;
+	/* the session marker first: from then on maintenance will not delete what the
+	 * previous snapshot references, even if that snapshot is deleted meanwhile */
 	if ((rc = coffer_store_writer_new(&s->writer, repo, s->worker_count + 1, &codec)) < 0)
+		goto out;
+	if (!s->force_hash && (rc = backup_load_previous(s, source, &previous_root)) < 0)
 		goto out;
 	if ((rc = backup_start_workers(s)) < 0) {
 		backup_stop_workers(s);

@@ -386,7 +386,7 @@ int coffer_index_blob_encode(const uint8_t *records, size_t count, coffer_buf *o
 		coffer_put_le32(p + 44, coffer_le32(r + COFFER_INDEX_RECORD_RAW));
 		p[48] = r[COFFER_INDEX_RECORD_CODEC];
 		p[49] = r[COFFER_INDEX_RECORD_KIND];
-		p[50] = 0;
+		p[50] = r[COFFER_INDEX_RECORD_FLAGS] & COFFER_INDEX_FLAG_DELETED;
 		p[51] = 0;
 	}
 	out->len += total;
@@ -433,8 +433,8 @@ int coffer_index_blob_parse(const uint8_t *data, size_t len, uint8_t **records_o
 			problem = "is not in increasing id order";
 		else if (pack >= pack_count)
 			problem = "refers to a pack beyond the table";
-		else if (p[49] > 1 || p[50] != 0 || p[51] != 0)
-			problem = "has an unknown kind or nonzero reserved bytes";
+		else if (p[49] > 1 || p[50] > COFFER_INDEX_FLAG_DELETED || p[51] != 0)
+			problem = "has an unknown kind, unknown flags or nonzero reserved bytes";
 		else if (!coffer_chunk_lengths_valid(stored, raw, p[48]))
 			problem = "has inconsistent lengths";
 		else if ((uint64_t)coffer_le32(p + 36) + stored > UINT32_MAX)
@@ -448,6 +448,7 @@ int coffer_index_blob_parse(const uint8_t *data, size_t len, uint8_t **records_o
 		       COFFER_INDEX_PACK_SIZE);
 		r[COFFER_INDEX_RECORD_CODEC] = p[48];
 		r[COFFER_INDEX_RECORD_KIND] = p[49];
+		r[COFFER_INDEX_RECORD_FLAGS] = p[50];
 		memcpy(r + COFFER_INDEX_RECORD_OFFSET, p + 36, 4);
 		memcpy(r + COFFER_INDEX_RECORD_STORED, p + 40, 4);
 		memcpy(r + COFFER_INDEX_RECORD_RAW, p + 44, 4);

@@ -114,7 +114,7 @@ int coffer_pack_name_parse(const char *name, char *letter, uint8_t id[COFFER_PAC
 
 /* The fixed 64-byte record the local cache file is an array of, and the in-memory form of
  * an index entry (little-endian fields, sorted by id):
- *   0 id[32]  32 pack letter  33 pack id[16]  49 codec  50 kind  51 flags (0)
+ *   0 id[32]  32 pack letter  33 pack id[16]  49 codec  50 kind  51 flags
  *   52 offset u32  56 stored_length u32  60 raw_length u32 */
 #define COFFER_INDEX_RECORD_SIZE 64u
 #define COFFER_INDEX_RECORD_PACK 32u
@@ -124,6 +124,10 @@ int coffer_pack_name_parse(const char *name, char *letter, uint8_t id[COFFER_PAC
 #define COFFER_INDEX_RECORD_OFFSET 52u
 #define COFFER_INDEX_RECORD_STORED 56u
 #define COFFER_INDEX_RECORD_RAW 60u
+/* Flag of a record and of an index blob entry: maintenance found the chunk unreferenced
+ * (a tombstone). Readers still read it; writers store it again instead of deduplicating
+ * (docs/FORMAT.md, Maintenance). */
+#define COFFER_INDEX_FLAG_DELETED 1u
 
 /* Largest chunk plaintext the store accepts (the chunker's own maximum). */
 #define COFFER_STORE_MAX_CHUNK COFFER_CHUNKER_MAX_SIZE_LIMIT
@@ -169,6 +173,10 @@ int coffer_chunk_lengths_valid(uint32_t stored_length, uint32_t raw_length, uint
 /* ---------------------------------------------------------------- index blobs */
 
 #define COFFER_INDEX_BLOB_PREFIX "index/"
+/* Session markers: one sealed blob per running write session (docs/FORMAT.md,
+ * Maintenance), rewritten at least this often while packs are being uploaded. */
+#define COFFER_SESSION_PREFIX "sessions/"
+#define COFFER_SESSION_TOUCH_NS ((int64_t)10 * 60 * 1000000000)
 #define COFFER_INDEX_MAGIC "COFFINDX"
 #define COFFER_INDEX_VERSION 1u
 #define COFFER_INDEX_HEADER_SIZE 24u

@@ -105,6 +105,11 @@ static void view_install(coffer_store_index *idx, index_view *v)
 	view_unref(old);
 }
 
+static int record_deleted(const uint8_t *r)
+{
+	return (r[COFFER_INDEX_RECORD_FLAGS] & COFFER_INDEX_FLAG_DELETED) != 0;
+}
+
 static const uint8_t *records_search(const uint8_t *records, size_t count, const uint8_t *id)
 {
 	size_t lo = 0, hi = count;
@@ -314,24 +319,25 @@ static int view_write(coffer_store_index *idx, const uint8_t *base, size_t base_
 	uint8_t header[CACHE_HEADER_SIZE] = { 0 };
 	cache_write(&w, header, sizeof(header));
 	size_t i = 0, j = 0, count = 0;
-	const uint8_t *last = NULL;
+	uint8_t last[COFFER_INDEX_RECORD_SIZE];
+	int have_last = 0;
 	while ((i < base_count || j < add_count) && !w.error) {
 		const uint8_t *a = j < add_count ? add + j * COFFER_INDEX_RECORD_SIZE : NULL;
-		if (a && last && memcmp(a, last, COFFER_CRYPTO_ID_SIZE) == 0) {
-			j++;
-			continue;
-		}
 		const uint8_t *b = i < base_count ? base + i * COFFER_INDEX_RECORD_SIZE : NULL;
-		const uint8_t *pick;
-		if (b && (!a || memcmp(b, a, COFFER_CRYPTO_ID_SIZE) <= 0)) {
-			pick = b;
+		int c = !a ? -1 : !b ? 1 : memcmp(b, a, COFFER_CRYPTO_ID_SIZE);
+		/* Equal ids: a live entry wins over a tombstone (a writer stored the chunk again). */
+		if (c == 0 && record_deleted(b) && !record_deleted(a))
+			c = 1;
+		const uint8_t *pick = c <= 0 ? b : a;
+		if (c <= 0)
 			i++;
-		} else {
-			pick = a;
+		else
 			j++;
-		}
+		if (have_last && memcmp(pick, last, COFFER_CRYPTO_ID_SIZE) == 0)
+			continue;
 		cache_write(&w, pick, COFFER_INDEX_RECORD_SIZE);
-		last = pick;
+		memcpy(last, pick, COFFER_INDEX_RECORD_SIZE);
+		have_last = 1;
 		count++;
 	}
 	uint64_t names_bytes = 0;
@@ -459,9 +465,13 @@ static int compare_listed(const void *a, const void *b)
 	return strcmp(((const listed_blob *)a)->name, ((const listed_blob *)b)->name);
 }
 
+/* By id, and a live entry before a tombstone of the same id (the merge keeps the first). */
 static int compare_records(const void *a, const void *b)
 {
-	return memcmp(a, b, COFFER_CRYPTO_ID_SIZE);
+	int c = memcmp(a, b, COFFER_CRYPTO_ID_SIZE);
+	if (c == 0)
+		c = record_deleted(a) - record_deleted(b);
+	return c;
 }
 
 typedef struct fetch_job {
@@ -469,23 +479,22 @@ typedef struct fetch_job {
 	listed_blob *blobs;
 } fetch_job;
 
-/* Fetches, authenticates and parses one index blob. */
-static int fetch_index_blob(void *arg, size_t i)
+int coffer_store_index_blob_fetch(coffer_repo *repo, const char *name, uint8_t **records, size_t *count)
 {
-	fetch_job *job = arg;
-	listed_blob *b = &job->blobs[i];
+	*records = NULL;
+	*count = 0;
 	coffer_buf sealed = COFFER_BUF_INIT;
-	int rc = coffer_backend_get(job->repo->backend, b->name, 0, COFFER_WHOLE, &sealed);
+	int rc = coffer_backend_get(repo->backend, name, 0, COFFER_WHOLE, &sealed);
 	if (rc) {
 		coffer_buf_free(&sealed);
 		if (rc == COFFER_ENOTFOUND)
-			return coffer_error_set(COFFER_ENOTFOUND, "index blob %s disappeared while reading it", b->name);
+			return coffer_error_set(COFFER_ENOTFOUND, "index blob %s disappeared while reading it", name);
 		return rc;
 	}
 	if (sealed.len < COFFER_CRYPTO_SEAL_OVERHEAD) {
 		coffer_buf_free(&sealed);
-		return coffer_error_set(COFFER_ECORRUPT, "index blob %s in %s is truncated (%zu bytes)", b->name,
-		                        job->repo->url, sealed.len);
+		return coffer_error_set(COFFER_ECORRUPT, "index blob %s in %s is truncated (%zu bytes)", name,
+		                        repo->url, sealed.len);
 	}
 	size_t plain_len = sealed.len - COFFER_CRYPTO_SEAL_OVERHEAD;
 	uint8_t *plain = coffer_malloc(plain_len ? plain_len : 1);
@@ -493,19 +502,26 @@ static int fetch_index_blob(void *arg, size_t i)
 		coffer_buf_free(&sealed);
 		return COFFER_ENOMEM;
 	}
-	rc = coffer_crypto_open(plain, job->repo->meta_key, (const uint8_t *)b->name, strlen(b->name),
-	                        sealed.data, sealed.len);
+	rc = coffer_crypto_open(plain, repo->meta_key, (const uint8_t *)name, strlen(name), sealed.data,
+	                        sealed.len);
 	coffer_buf_free(&sealed);
 	if (rc) {
 		coffer_free(plain);
 		return coffer_error_set(COFFER_ECORRUPT, "index blob %s in %s failed authentication (damaged or "
-		                        "not written by this repository)", b->name, job->repo->url);
+		                        "not written by this repository)", name, repo->url);
 	}
-	rc = coffer_index_blob_parse(plain, plain_len, &b->records, &b->count);
+	rc = coffer_index_blob_parse(plain, plain_len, records, count);
 	coffer_free(plain);
 	if (rc)
-		return coffer_error_wrap("index blob %s in %s", b->name, job->repo->url);
+		return coffer_error_wrap("index blob %s in %s", name, repo->url);
 	return 0;
+}
+
+static int fetch_index_blob(void *arg, size_t i)
+{
+	fetch_job *job = arg;
+	listed_blob *b = &job->blobs[i];
+	return coffer_store_index_blob_fetch(job->repo, b->name, &b->records, &b->count);
 }
 
 /* Sorted union of two sorted name lists (borrowed pointers). */

@@ -53,6 +53,9 @@ int coffer_store_index_find(coffer_repo *repo, const uint8_t id[COFFER_CRYPTO_ID
  * in memory for this handle instead (the next open fetches the blob again). */
 void coffer_store_index_add_session(coffer_repo *repo, const char *blob_name, const uint8_t *records,
                                     size_t count);
+/* Fetches, authenticates and parses one index blob into sorted 64-byte records
+ * (coffer_malloc'ed; NULL when empty). COFFER_ENOTFOUND when it is gone. */
+int coffer_store_index_blob_fetch(coffer_repo *repo, const char *name, uint8_t **records, size_t *count);
 typedef int (*coffer_store_record_cb)(const uint8_t record[COFFER_INDEX_RECORD_SIZE], void *ud);
 int coffer_store_index_foreach(coffer_repo *repo, coffer_store_record_cb cb, void *ud);
 

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <coffer/sys/codec.h>
 
@@ -66,6 +68,9 @@ struct coffer_store_writer {
 	coffer_error failure;
 	int committed;
 	struct coffer_store_writer *next; /* in the repository's list of open writers */
+	char session_name[64];      /* the session marker blob (docs/FORMAT.md, Maintenance) */
+	pthread_mutex_t session_lock;
+	int64_t session_touched_ns; /* CLOCK_MONOTONIC of the last put of the marker */
 };
 
 /* ------------------------------------------------------------ session set */
@@ -245,6 +250,42 @@ static int builder_upload(coffer_repo *repo, pack_builder *b)
 	return 0;
 }
 
+/* ------------------------------------------------------------ session marker */
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Puts (or rewrites, so its mtime moves on) the marker that tells maintenance this
+ * session is running: it protects what the session may still reference. */
+static int session_marker_put(coffer_store_writer *w, unsigned int flags)
+{
+	char text[512];
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	int n = snprintf(text, sizeof(text), "coffer write session on %s, pid %ld", host, (long)getpid());
+	int rc = coffer_store_put_sealed(w->repo, w->session_name, text, (size_t)n, flags);
+	if (rc == 0)
+		w->session_touched_ns = monotonic_ns();
+	return rc;
+}
+
+/* Called after each pack upload: rewrites the marker every COFFER_SESSION_TOUCH_NS so a
+ * long session is never taken for a dead one. A failure is not fatal: the marker expires
+ * only after COFFER_SESSION_TOUCH_NS many times over. */
+static void session_marker_touch(coffer_store_writer *w)
+{
+	pthread_mutex_lock(&w->session_lock);
+	if (monotonic_ns() - w->session_touched_ns >= COFFER_SESSION_TOUCH_NS &&
+	    session_marker_put(w, COFFER_PUT_OVERWRITE) != 0)
+		coffer_error_clear();
+	pthread_mutex_unlock(&w->session_lock);
+}
+
 /* ------------------------------------------------------------ the writer */
 
 int coffer_store_writer_new(coffer_store_writer **out, coffer_repo *repo, unsigned int workers,
@@ -288,6 +329,25 @@ int coffer_store_writer_new(coffer_store_writer **out, coffer_repo *repo, unsign
 	for (unsigned int i = 0; i < SESSION_STRIPES; i++)
 		pthread_mutex_init(&w->stripes[i].lock, NULL);
 	pthread_mutex_init(&w->failure_lock, NULL);
+	pthread_mutex_init(&w->session_lock, NULL);
+	/* The marker first, then a fresh index view: every reference this session takes from
+	 * the index is younger than its marker (the maintenance safety rule depends on it). */
+	uint8_t session_id[16];
+	char hex[33];
+	int rc = coffer_crypto_random(session_id, sizeof(session_id));
+	if (rc == 0) {
+		coffer_crypto_hex_encode(hex, session_id, sizeof(session_id));
+		snprintf(w->session_name, sizeof(w->session_name), "%s%s", COFFER_SESSION_PREFIX, hex);
+		if ((rc = session_marker_put(w, 0)) != 0)
+			coffer_error_wrap("starting a write session in %s", repo->url);
+	}
+	if (rc == 0 && (rc = coffer_store_refresh(repo)) != 0)
+		coffer_backend_remove(repo->backend, w->session_name);
+	if (rc) {
+		w->session_name[0] = '\0';
+		coffer_store_writer_free(w);
+		return rc;
+	}
 	pthread_mutex_lock(&state->writers_lock);
 	w->next = state->writers;
 	state->writers = w;
@@ -300,6 +360,11 @@ void coffer_store_writer_free(coffer_store_writer *w)
 {
 	if (!w)
 		return;
+	/* The caller saved its manifest (or gave up): the session protects nothing any more.
+	 * A marker left behind by a crash expires (maintenance deletes it). */
+	if (w->session_name[0] && coffer_backend_remove(w->repo->backend, w->session_name) != 0)
+		coffer_error_clear();
+	pthread_mutex_destroy(&w->session_lock);
 	coffer_store_state *state = coffer_store_state_of(w->repo);
 	pthread_mutex_lock(&state->writers_lock);
 	for (coffer_store_writer **p = &state->writers; *p; p = &(*p)->next)
@@ -402,7 +467,9 @@ int coffer_store_write_with_id(coffer_store_writer *w, unsigned int worker, coff
 		return coffer_error_set(COFFER_EINVALID, "chunk of %zu bytes is larger than the limit of %u", len,
 		                        COFFER_STORE_MAX_CHUNK);
 	uint8_t record[COFFER_INDEX_RECORD_SIZE];
-	if (coffer_store_index_find(w->repo, id->bytes, record) == 0)
+	/* A tombstoned chunk may be deleted by maintenance: store it again instead. */
+	if (coffer_store_index_find(w->repo, id->bytes, record) == 0 &&
+	    !(record[COFFER_INDEX_RECORD_FLAGS] & COFFER_INDEX_FLAG_DELETED))
 		return 0;
 	/* Claim the id for this worker; another worker that meets it now deduplicates. */
 	session_stripe *s = stripe_of(w, id->bytes);
@@ -429,6 +496,8 @@ int coffer_store_write_with_id(coffer_store_writer *w, unsigned int worker, coff
 	if (b->started && b->toc_count > 0 && projected > b->target &&
 	    (rc = builder_upload(w->repo, b)) != 0)
 		return writer_fail(w, rc);
+	if (b->started == 0)
+		session_marker_touch(w);
 	if (!b->started && (rc = builder_start(b)) != 0)
 		return writer_fail(w, rc);
 	if (b->toc_count == b->toc_capacity) {

@@ -16,6 +16,7 @@ static const cli_command commands[] = {
 	{ "ls", "list a directory of a snapshot", cli_ls },
 	{ "cat", "print a file of a snapshot", cli_cat },
 	{ "diff", "compare two snapshots", cli_diff },
+	{ "maintenance", "compact the index and collect garbage (run, info)", cli_maintenance },
 };
 
 static void cli_usage(FILE *out)
@@ -50,7 +51,7 @@ static const coffer_frontend_vtable cli_vtable = {
 };
 
 static const char *const cli_names[] = { "cli", "plugins", "repository", "snapshot", "restore", "ls",
-	                                  "cat", "diff", NULL };
+	                                  "cat", "diff", "maintenance", NULL };
 
 COFFER_PLUGIN_DEFINE(frontend_cli) = {
 	COFFER_PLUGIN_MAGIC, COFFER_ABI_VERSION, COFFER_PLUGIN_FRONTEND, "frontend-cli",

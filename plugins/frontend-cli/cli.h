@@ -73,6 +73,7 @@ int cli_restore(coffer_core *core, int argc, char **argv);
 int cli_ls(coffer_core *core, int argc, char **argv);
 int cli_cat(coffer_core *core, int argc, char **argv);
 int cli_diff(coffer_core *core, int argc, char **argv);
+int cli_maintenance(coffer_core *core, int argc, char **argv);
 
 void cli_json_snapshot(coffer_json *j, const coffer_snapshot_info *s);
 
