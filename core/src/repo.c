@@ -37,6 +37,7 @@ static void repo_free(coffer_repo *repo)
 	if (state) {
 		pthread_mutex_destroy(&state->writers_lock);
 		pthread_mutex_destroy(&state->meta_trim_lock);
+		coffer_store_windows_free(repo);
 		coffer_crypto_cleanse(state, sizeof(*state));
 		coffer_free(state);
 	}
@@ -206,7 +207,7 @@ static int repo_setup(coffer_repo *repo, const coffer_repo_options *opts)
 	if ((rc = coffer_store_index_open(repo)) != 0)
 		return rc;
 	coffer_store_meta_cache_trim(repo, 0);
-	return 0;
+	return coffer_store_windows_init(repo);
 }
 
 /* ------------------------------------------------------------ format blob */

@@ -28,6 +28,12 @@ typedef struct coffer_store_state {
 	_Atomic uint64_t meta_cache_total;
 	_Atomic int meta_cache_total_known;
 	pthread_mutex_t meta_trim_lock;
+	/* Read windows: on a remote backend a data chunk is read with the bytes after it, and
+	 * the next chunks of the same pack (the next files of a restore) come from memory. */
+	size_t read_window;              /* bytes per window; 0: off */
+	pthread_mutex_t windows_lock;
+	struct coffer_read_window *windows; /* COFFER_READ_WINDOWS of them */
+	uint64_t window_clock;
 	char meta_cache_dir[4200];       /* <cache_dir>/meta */
 	pthread_mutex_t writers_lock;    /* guards writers (for lookups of uncommitted chunks) */
 	struct coffer_store_writer *writers;
@@ -73,6 +79,9 @@ void coffer_store_record_to_location(const uint8_t record[COFFER_INDEX_RECORD_SI
  * open the folder is scanned at most hourly (or when the capacity shrank); at close only
  * when this handle added to it. */
 void coffer_store_meta_cache_trim(coffer_repo *repo, int at_close);
+/* Sets up (from the backend's caps and COFFER_READ_WINDOW_KIB) and frees the read windows. */
+int coffer_store_windows_init(coffer_repo *repo);
+void coffer_store_windows_free(coffer_repo *repo);
 
 /* ------------------------------------------------------------ shared helpers */
 

@@ -369,6 +369,122 @@ static int open_chunk(coffer_repo *repo, const coffer_cid *id, const coffer_chun
 	return 0;
 }
 
+/* ------------------------------------------------------------ read windows */
+
+#define COFFER_READ_WINDOWS 8
+#define READ_WINDOW_DEFAULT ((size_t)4 << 20)
+
+typedef struct coffer_read_window {
+	char pack[COFFER_PACK_NAME_LENGTH + 1];
+	uint64_t start;
+	coffer_buf data;
+	uint64_t used; /* window_clock at the last hit, for LRU */
+} coffer_read_window;
+
+int coffer_store_windows_init(coffer_repo *repo)
+{
+	coffer_store_state *state = coffer_store_state_of(repo);
+	size_t size = READ_WINDOW_DEFAULT;
+	const char *env = getenv("COFFER_READ_WINDOW_KIB");
+	int forced = 0;
+	if (env && *env) {
+		char *end;
+		unsigned long long kib = strtoull(env, &end, 10);
+		if (*end || kib > (1ull << 20))
+			return coffer_error_set(COFFER_EINVALID, "COFFER_READ_WINDOW_KIB=\"%s\" is not a size in "
+			                        "KiB from 0 (off) to 1048576", env);
+		size = (size_t)kib << 10;
+		forced = 1;
+	}
+	/* a local store reads a chunk as cheaply as a window: only remote ones get windows,
+	 * unless the environment asks (tests) */
+	if (!forced && (coffer_backend_caps(repo->backend) & COFFER_BACKEND_CAP_LOCAL))
+		size = 0;
+	state->read_window = size;
+	pthread_mutex_init(&state->windows_lock, NULL);
+	if (size && !(state->windows = coffer_calloc(COFFER_READ_WINDOWS, sizeof(*state->windows))))
+		state->read_window = 0;
+	return 0;
+}
+
+void coffer_store_windows_free(coffer_repo *repo)
+{
+	coffer_store_state *state = coffer_store_state_of(repo);
+	if (state->windows)
+		for (int i = 0; i < COFFER_READ_WINDOWS; i++)
+			coffer_buf_free(&state->windows[i].data);
+	coffer_free(state->windows);
+	state->windows = NULL;
+	pthread_mutex_destroy(&state->windows_lock);
+}
+
+/* Copies the sealed chunk at loc from a window into out; nonzero when no window holds it. */
+static int window_hit(coffer_store_state *state, const coffer_chunk_location *loc, coffer_buf *out)
+{
+	int rc = -1;
+	pthread_mutex_lock(&state->windows_lock);
+	for (int i = 0; i < COFFER_READ_WINDOWS; i++) {
+		coffer_read_window *w = &state->windows[i];
+		if (w->data.len && strcmp(w->pack, loc->pack) == 0 && loc->offset >= w->start &&
+		    loc->offset + loc->stored_length <= w->start + w->data.len) {
+			rc = coffer_buf_append(out, w->data.data + (loc->offset - w->start), loc->stored_length);
+			w->used = ++state->window_clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&state->windows_lock);
+	return rc;
+}
+
+/* Reads the chunk at loc with up to a window of the bytes after it, keeps them (replacing
+ * the least recently used window) and copies the chunk into out. */
+static int window_fill(coffer_repo *repo, const coffer_chunk_location *loc, coffer_buf *out)
+{
+	coffer_store_state *state = coffer_store_state_of(repo);
+	coffer_buf data = COFFER_BUF_INIT;
+	int rc = coffer_backend_get(repo->backend, loc->pack, loc->offset, state->read_window, &data);
+	if (rc == COFFER_EINVALID) {
+		/* the window passes the end of the pack: read to the end instead */
+		data.len = 0;
+		coffer_error_clear();
+		rc = coffer_backend_get(repo->backend, loc->pack, loc->offset, COFFER_WHOLE, &data);
+	}
+	if (rc || data.len < loc->stored_length) {
+		coffer_buf_free(&data);
+		return rc ? rc : -1;
+	}
+	rc = coffer_buf_append(out, data.data, loc->stored_length);
+	pthread_mutex_lock(&state->windows_lock);
+	coffer_read_window *victim = &state->windows[0];
+	for (int i = 1; i < COFFER_READ_WINDOWS; i++)
+		if (state->windows[i].used < victim->used)
+			victim = &state->windows[i];
+	coffer_buf_free(&victim->data);
+	victim->data = data;
+	snprintf(victim->pack, sizeof(victim->pack), "%s", loc->pack);
+	victim->start = loc->offset;
+	victim->used = ++state->window_clock;
+	pthread_mutex_unlock(&state->windows_lock);
+	return rc;
+}
+
+/* A data chunk through the windows, when they are on and the chunk is small enough. */
+static int read_sealed(coffer_repo *repo, const coffer_chunk_location *loc, coffer_buf *sealed)
+{
+	coffer_store_state *state = coffer_store_state_of(repo);
+	if (state->read_window && loc->kind == COFFER_CHUNK_DATA &&
+	    loc->stored_length <= state->read_window / 2 && strlen(loc->pack) <= COFFER_PACK_NAME_LENGTH) {
+		if (window_hit(state, loc, sealed) == 0)
+			return 0;
+		sealed->len = 0;
+		int rc = window_fill(repo, loc, sealed);
+		if (rc != -1)
+			return rc;
+		sealed->len = 0;
+	}
+	return coffer_backend_get(repo->backend, loc->pack, loc->offset, loc->stored_length, sealed);
+}
+
 int coffer_store_read(coffer_repo *repo, const coffer_cid *id, coffer_buf *out)
 {
 	coffer_chunk_location loc;
@@ -395,7 +511,7 @@ int coffer_store_read(coffer_repo *repo, const coffer_cid *id, coffer_buf *out)
 	if (cacheable && meta_pack_fill(repo, &loc, &sealed) == 0)
 		rc = 0;
 	else
-		rc = coffer_backend_get(repo->backend, loc.pack, loc.offset, loc.stored_length, &sealed);
+		rc = read_sealed(repo, &loc, &sealed);
 	if (rc == 0 && sealed.len != loc.stored_length)
 		rc = coffer_error_set(COFFER_ECORRUPT, "got %zu bytes instead of %u", sealed.len, loc.stored_length);
 	if (rc) {

@@ -849,7 +849,7 @@ static int fs_describe(void *state, coffer_buf *out)
 static const coffer_backend_vtable fs_vtable = {
 	.version = COFFER_BACKEND_VTABLE_VERSION,
 	.state_size = sizeof(fs_state),
-	.caps = COFFER_BACKEND_CAP_RANGE | COFFER_BACKEND_CAP_ATOMIC_CREATE,
+	.caps = COFFER_BACKEND_CAP_RANGE | COFFER_BACKEND_CAP_ATOMIC_CREATE | COFFER_BACKEND_CAP_LOCAL,
 	.open = fs_open,
 	.close = fs_close,
 	.put = fs_put,

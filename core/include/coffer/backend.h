@@ -16,6 +16,7 @@ extern "C" {
 #define COFFER_BACKEND_CAP_RANGE 1u        /* ranged reads are cheap */
 #define COFFER_BACKEND_CAP_SERVER_TIME 2u  /* mtimes come from the server's clock */
 #define COFFER_BACKEND_CAP_ATOMIC_CREATE 4u/* write-once is enforced atomically by the store */
+#define COFFER_BACKEND_CAP_LOCAL 8u        /* a request costs no network round trip */
 
 typedef struct coffer_blob_info {
 	const char *name;     /* set by list(); NULL from stat() */
