@@ -246,7 +246,8 @@ START_TEST(missing_folder_and_create)
 	coffer_buf_free(&buf);
 	ck_assert_str_eq(coffer_backend_plugin_name(be), "backend-fs");
 	ck_assert_uint_eq(coffer_backend_caps(be),
-	                  COFFER_BACKEND_CAP_RANGE | COFFER_BACKEND_CAP_ATOMIC_CREATE);
+	                  COFFER_BACKEND_CAP_RANGE | COFFER_BACKEND_CAP_ATOMIC_CREATE |
+	                      COFFER_BACKEND_CAP_LOCAL);
 	coffer_backend_close(be);
 }
 END_TEST
