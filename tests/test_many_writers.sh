@@ -10,6 +10,11 @@
 # afterwards the repository verifies, the phase-1 snapshots restore, and each writer's
 # next run succeeds with no unlock or repair step.
 set -u
+# The sanitizer pass of tests/run-all.sh skips the long end-to-end tests (CI time).
+if [ "${COFFER_SKIP_LONG:-0}" = 1 ]; then
+	echo "SKIP: COFFER_SKIP_LONG=1"
+	exit 77
+fi
 top_build=${COFFER_TOP_BUILDDIR:-$(pwd)}
 coffer="$top_build/core/bin/coffer"
 export COFFER_PLUGIN_PATH="$top_build/plugins/backend-fs:$top_build/plugins/codec:$top_build/plugins/frontend-cli"

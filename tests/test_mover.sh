@@ -3,6 +3,11 @@
 # none exists, empty DATA_DIR, identity defaults and overrides, restore selection, file
 # deletion, retention, hooks, the final JSON line and the exit codes (docs/mover.md).
 set -u
+# The sanitizer pass of tests/run-all.sh skips the long end-to-end tests (CI time).
+if [ "${COFFER_SKIP_LONG:-0}" = 1 ]; then
+	echo "SKIP: COFFER_SKIP_LONG=1"
+	exit 77
+fi
 top_build=${COFFER_TOP_BUILDDIR:-$(pwd)}
 coffer="$top_build/core/bin/coffer"
 [ -e "$top_build/plugins/frontend-mover/frontend-mover.la" ] || { echo "SKIP: frontend-mover not built"; exit 77; }
