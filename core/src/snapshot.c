@@ -323,6 +323,15 @@ int coffer_snapshot_delete(coffer_repo *repo, const char *id)
 	return 0;
 }
 
+int coffer_snapshot_delete_listed(coffer_repo *repo, const coffer_snapshot_info *snap)
+{
+	if (!snap->blob_name)
+		return coffer_snapshot_delete(repo, snap->id);
+	if (coffer_backend_remove(repo->backend, snap->blob_name))
+		return coffer_error_wrap("deleting snapshot %s (%s)", snap->id, snap->blob_name);
+	return 0;
+}
+
 int coffer_snapshot_set_pinned(coffer_repo *repo, const char *id, int pinned)
 {
 	char blob[128];

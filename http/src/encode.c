@@ -42,6 +42,33 @@ int coffer_http_bufprintf(coffer_buf *out, const char *fmt, ...)
 	return 0;
 }
 
+char *coffer_http_strndup(const char *s, size_t len)
+{
+	char *out = coffer_malloc(len + 1);
+	if (out) {
+		memcpy(out, s, len);
+		out[len] = 0;
+	}
+	return out;
+}
+
+int coffer_http_parse_u64(const char *text, size_t len, uint64_t *out)
+{
+	if (len == 0 || len > 20)
+		return -1;
+	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(text[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
 void coffer_http_hex(const uint8_t *data, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

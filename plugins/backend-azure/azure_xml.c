@@ -1,7 +1,6 @@
 /* The XML bodies of the Blob service: List Blobs pages and <Error> documents. */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,34 +20,6 @@ static int azure_listing_finish_blob(azure_listing_walk *w)
 		return coffer_error_set(COFFER_ECORRUPT, "azure: a listing entry has no Name");
 	w->in_blob = 0;
 	return 0;
-}
-
-/* A Content-Length: decimal digits only, no sign or space, within 64 bits. */
-static int azure_parse_size(const char *text, size_t len, uint64_t *out)
-{
-	char digits[24];
-	if (len == 0 || len >= sizeof(digits))
-		return -1;
-	memcpy(digits, text, len);
-	digits[len] = '\0';
-	if (strspn(digits, "0123456789") != len)
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(digits, NULL, 10);
-	if (errno == ERANGE)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static char *azure_strndup(const char *text, size_t len)
-{
-	char *s = coffer_malloc(len + 1);
-	if (s) {
-		memcpy(s, text, len);
-		s[len] = '\0';
-	}
-	return s;
 }
 
 static int azure_listing_cb(void *ud, const char *path, const char *text, size_t text_len)
@@ -76,7 +47,7 @@ static int azure_listing_cb(void *ud, const char *path, const char *text, size_t
 	}
 	if (strcmp(path, "EnumerationResults/NextMarker") == 0) {
 		coffer_free(l->next_marker);
-		l->next_marker = azure_strndup(text, text_len);
+		l->next_marker = coffer_http_strndup(text, text_len);
 		return l->next_marker ? 0 : COFFER_ENOMEM;
 	}
 	if (!w->in_blob || strncmp(path, AZURE_BLOB_PATH "/", sizeof(AZURE_BLOB_PATH)) != 0)
@@ -86,17 +57,17 @@ static int azure_listing_cb(void *ud, const char *path, const char *text, size_t
 	if (strcmp(field, "Name") == 0) {
 		if (w->have_name || text_len == 0 || memchr(text, '\0', text_len))
 			return coffer_error_set(COFFER_ECORRUPT, "azure: a listing entry has a bad Name");
-		e->name = azure_strndup(text, text_len);
+		e->name = coffer_http_strndup(text, text_len);
 		if (!e->name)
 			return COFFER_ENOMEM;
 		w->have_name = 1;
 	} else if (strcmp(field, "Properties/Content-Length") == 0) {
-		if (azure_parse_size(text, text_len, &e->size) != 0)
+		if (coffer_http_parse_u64(text, text_len, &e->size) != 0)
 			return coffer_error_set(COFFER_ECORRUPT,
 			                        "azure: a listing entry has a bad Content-Length '%.*s'",
 			                        (int)(text_len > 40 ? 40 : text_len), text);
 	} else if (strcmp(field, "Properties/Last-Modified") == 0) {
-		char *copy = azure_strndup(text, text_len);
+		char *copy = coffer_http_strndup(text, text_len);
 		if (!copy)
 			return COFFER_ENOMEM;
 		int64_t ns = 0;

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,16 +12,6 @@
 static int s3_xml_nomem(void)
 {
 	return coffer_error_set(COFFER_ENOMEM, "s3: out of memory reading a response");
-}
-
-static char *s3_xml_strndup(const char *s, size_t n)
-{
-	char *out = coffer_malloc(n + 1);
-	if (out) {
-		memcpy(out, s, n);
-		out[n] = '\0';
-	}
-	return out;
 }
 
 static int s3_xml_hex(unsigned char c)
@@ -102,22 +91,6 @@ static int s3_list_add(s3_list_walk *w)
 	return 0;
 }
 
-/* A decimal size as S3 writes it: digits only, at most 20 of them, no overflow. */
-static int s3_parse_u64(const char *text, size_t len, uint64_t *out)
-{
-	char digits[21];
-	if (len == 0 || len >= sizeof(digits) || strspn(text, "0123456789") < len)
-		return -1;
-	memcpy(digits, text, len);
-	digits[len] = '\0';
-	errno = 0;
-	unsigned long long v = strtoull(digits, NULL, 10);
-	if (errno)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int s3_list_cb(void *ud, const char *path, const char *text, size_t text_len)
 {
 	s3_list_walk *w = ud;
@@ -140,12 +113,12 @@ static int s3_list_cb(void *ud, const char *path, const char *text, size_t text_
 		s3_xml_object *o = &p->objects[p->count - 1];
 		const char *field = path + sizeof(S3_XML_CONTENTS);
 		if (strcmp(field, "Key") == 0 && !(w->seen[p->count - 1] & 1)) {
-			if (!(o->key = s3_xml_strndup(text, text_len)))
+			if (!(o->key = coffer_http_strndup(text, text_len)))
 				return s3_xml_nomem();
 			o->key_len = text_len;
 			w->seen[p->count - 1] |= 1;
 		} else if (strcmp(field, "Size") == 0) {
-			if (s3_parse_u64(text, text_len, &o->size) != 0)
+			if (coffer_http_parse_u64(text, text_len, &o->size) != 0)
 				return coffer_error_set(COFFER_ECORRUPT, "s3: listing holds a bad Size '%.30s'",
 				                        text);
 			w->seen[p->count - 1] |= 2;
@@ -160,7 +133,7 @@ static int s3_list_cb(void *ud, const char *path, const char *text, size_t text_
 		p->truncated = text_len == 4 && memcmp(text, "true", 4) == 0;
 	} else if (strcmp(path, S3_XML_LIST "/NextContinuationToken") == 0) {
 		coffer_free(p->next_token);
-		if (!(p->next_token = s3_xml_strndup(text, text_len)))
+		if (!(p->next_token = coffer_http_strndup(text, text_len)))
 			return s3_xml_nomem();
 	} else if (strcmp(path, S3_XML_LIST "/EncodingType") == 0) {
 		w->url_encoded = text_len == 3 && memcmp(text, "url", 3) == 0;
@@ -291,7 +264,7 @@ static int s3_upload_cb(void *ud, const char *path, const char *text, size_t tex
 	if (text && strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0 && !w->id) {
 		if (text_len == 0 || memchr(text, '\0', text_len))
 			return coffer_error_set(COFFER_ECORRUPT, "s3: empty or bad UploadId");
-		if (!(w->id = s3_xml_strndup(text, text_len)))
+		if (!(w->id = coffer_http_strndup(text, text_len)))
 			return s3_xml_nomem();
 	}
 	return 0;
@@ -362,7 +335,7 @@ static int s3_delete_cb(void *ud, const char *path, const char *text, size_t tex
 	if (strcmp(path, "DeleteResult/Error/Key") == 0 && !w->key) {
 		if (memchr(text, '\0', text_len))
 			return coffer_error_set(COFFER_ECORRUPT, "s3: DeleteResult key with a NUL byte");
-		if (!(w->key = s3_xml_strndup(text, text_len)))
+		if (!(w->key = coffer_http_strndup(text, text_len)))
 			return s3_xml_nomem();
 	} else if (strcmp(path, "DeleteResult/Error/Code") == 0) {
 		s3_copy_clean(w->code, sizeof(w->code), text, text_len);

@@ -100,7 +100,7 @@ static int delete_expired(coffer_repo *repo, const coffer_snapshot_info *snaps,
 	for (size_t i = 0; i < n; i++) {
 		if (plan[i].keep)
 			continue;
-		int rc = coffer_snapshot_delete(repo, snaps[i].id);
+		int rc = coffer_snapshot_delete_listed(repo, &snaps[i]);
 		if (rc == COFFER_ENOTFOUND)
 			rc = 0;  /* deleted meanwhile by someone else: gone either way */
 		if (rc) {

@@ -79,7 +79,7 @@ static int apply_retention(coffer_repo *repo, const mover_env *e, mover_result *
 				continue;
 			char t[40];
 			coffer_time_format_rfc3339(snaps[i].start_time_ns, t);
-			rc = coffer_snapshot_delete(repo, snaps[i].id);
+			rc = coffer_snapshot_delete_listed(repo, &snaps[i]);
 			if (rc == COFFER_ENOTFOUND)
 				rc = 0; /* deleted meanwhile by someone else */
 			if (rc) {

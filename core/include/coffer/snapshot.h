@@ -45,6 +45,9 @@ int coffer_snapshot_list(coffer_repo *repo, const char *source, coffer_snapshot_
 /* By full id or a unique prefix of at least 6 hex digits. */
 int coffer_snapshot_find(coffer_repo *repo, const char *id, coffer_snapshot_info *out);
 int coffer_snapshot_delete(coffer_repo *repo, const char *id);
+/* Deletes a snapshot from a listing (its blob_name), without listing the manifests again:
+ * what retention uses for each snapshot it expires. Falls back to the id without one. */
+int coffer_snapshot_delete_listed(coffer_repo *repo, const coffer_snapshot_info *snap);
 int coffer_snapshot_set_pinned(coffer_repo *repo, const char *id, int pinned);
 
 /* Restore selection (VolSync semantics): among `source`'s snapshots, newest first, drop

@@ -169,6 +169,11 @@ int coffer_http_base64_decode(const char *text, size_t len, coffer_buf *out);
 /* RFC 3986 percent-encoding: unreserved bytes (A-Z a-z 0-9 - . _ ~) stay, and '/' too
  * when keep_slash; everything else becomes %XX (upper-case). Appends, NUL-terminates. */
 int coffer_http_urlencode(const char *s, size_t len, int keep_slash, coffer_buf *out);
+/* A NUL-terminated copy of len bytes (coffer_malloc), or NULL when out of memory. */
+char *coffer_http_strndup(const char *s, size_t len);
+/* A decimal size as servers write it: digits only (no sign, space or empty text), within
+ * 64 bits. 0, or -1 (no error set) when the text is not one. */
+int coffer_http_parse_u64(const char *text, size_t len, uint64_t *out);
 /* Appends formatted text and keeps `out` NUL-terminated (len excludes the NUL). */
 int coffer_http_bufprintf(coffer_buf *out, const char *fmt, ...) COFFER_PRINTF(2, 3);
 /* Parses "2009-10-12T17:50:30.000Z" (RFC 3339, any offset) or an RFC 1123 date
