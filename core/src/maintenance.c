@@ -3,7 +3,9 @@
  * `repository status`. The collection itself is in maintenance_gc.c. */
 #include "config.h"
 
+#include <errno.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,20 @@ static int state_save(coffer_repo *repo, const coffer_maint_state *s)
 }
 
 /* ------------------------------------------------------------------ lease blob */
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec left = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+	while (nanosleep(&left, &left) != 0 && errno == EINTR)
+		;
+}
 
 typedef struct lease_listing {
 	uint64_t max_generation;
@@ -132,7 +148,9 @@ static int lease_read(coffer_repo *repo, lease_listing *listing, coffer_maint_le
 	return rc;
 }
 
-static int lease_put(coffer_maint_run *run, unsigned int flags)
+/* Puts this run's lease generation; *put_done_ns (if not NULL) is the monotonic time the
+ * put returned, before the stat that moves run->now_ns to the blob's mtime. */
+static int lease_put(coffer_maint_run *run, unsigned int flags, int64_t *put_done_ns)
 {
 	char name[128];
 	lease_name(name, sizeof(name), run->lease_generation);
@@ -141,27 +159,61 @@ static int lease_put(coffer_maint_run *run, unsigned int flags)
 	if (rc == 0)
 		rc = coffer_store_put_sealed(run->repo, name, plain.data, plain.len, flags);
 	coffer_buf_free(&plain);
+	if (put_done_ns)
+		*put_done_ns = monotonic_ns();
 	coffer_blob_info info;
 	if (rc == 0 && (rc = coffer_backend_stat(run->repo->backend, name, &info)) == 0)
 		run->now_ns = info.mtime_ns;
 	return rc;
 }
 
+typedef enum lease_holder {
+	LEASE_OURS,       /* the highest generation is this run's, with its instance */
+	LEASE_REPLACED,   /* our generation holds another run's instance, or vanished */
+	LEASE_TAKEN_OVER  /* a higher generation exists */
+} lease_holder;
 
-int coffer_maint_lease_renew(coffer_maint_run *run, int running)
+/* Who holds the lease now; owner receives the user@host in our generation or a higher
+ * one, else "" (vanished). */
+static int lease_holder_get(coffer_maint_run *run, lease_holder *out, char owner[256])
 {
 	lease_listing listing;
 	coffer_maint_lease current;
 	int rc = lease_read(run->repo, &listing, &current);
-	if (rc == 0 && (!listing.found || listing.max_generation != run->lease_generation ||
-	                memcmp(current.instance, run->lease.instance, 16) != 0))
-		rc = coffer_error_set(COFFER_EEXISTS, "the maintenance lease of %s was taken over by %s; this run stops",
-		                      run->repo->url, listing.found ? current.owner : "nobody (it vanished)");
+	owner[0] = 0;
+	if (rc == 0) {
+		if (listing.found && listing.max_generation >= run->lease_generation)
+			snprintf(owner, sizeof(current.owner), "%s", current.owner);
+		if (listing.found && listing.max_generation > run->lease_generation)
+			*out = LEASE_TAKEN_OVER;
+		else if (!listing.found || listing.max_generation < run->lease_generation ||
+		         memcmp(current.instance, run->lease.instance, 16) != 0)
+			*out = LEASE_REPLACED;
+		else
+			*out = LEASE_OURS;
+	}
 	lease_listing_clear(&listing);
+	return rc;
+}
+
+static int lease_lost_race(coffer_maint_run *run)
+{
+	return coffer_error_set(COFFER_EEXISTS, "another maintenance run of %s took the lease at the same moment",
+	                        run->repo->url);
+}
+
+int coffer_maint_lease_renew(coffer_maint_run *run, int running)
+{
+	lease_holder holder;
+	char owner[256];
+	int rc = lease_holder_get(run, &holder, owner);
+	if (rc == 0 && holder != LEASE_OURS)
+		rc = coffer_error_set(COFFER_EEXISTS, "the maintenance lease of %s was taken over by %s; this run stops",
+		                      run->repo->url, owner[0] ? owner : "nobody (it vanished)");
 	if (rc)
 		return rc;
 	run->lease.running = running;
-	if ((rc = lease_put(run, COFFER_PUT_OVERWRITE)) != 0)
+	if ((rc = lease_put(run, COFFER_PUT_OVERWRITE, NULL)) != 0)
 		coffer_error_wrap("renewing the maintenance lease of %s", run->repo->url);
 	return rc;
 }
@@ -190,12 +242,54 @@ static int repository_now(coffer_repo *repo, int64_t *out)
 	return rc;
 }
 
+/* Gives up a lease put too slowly: removes our generation while it still holds our
+ * instance, so a transient failure does not lock maintenance out for a lease duration. */
+static void lease_abandon(coffer_maint_run *run)
+{
+	lease_holder holder;
+	char owner[256], name[128];
+	coffer_error saved = *coffer_error_last();
+	lease_name(name, sizeof(name), run->lease_generation);
+	if (lease_holder_get(run, &holder, owner) == 0 && holder == LEASE_OURS)
+		coffer_backend_remove(run->repo->backend, name);
+	coffer_error_set(saved.code, "%s", saved.message);
+}
+
+/* Without an atomic write-once two runs may both have put the same generation; the last
+ * put wins. docs/FORMAT.md, "Taking the lease without atomic create", argues why
+ * bound, wait and read-back suffice. */
+static int lease_settle(coffer_maint_run *run, int64_t read_start_ns, int64_t put_done_ns)
+{
+	int64_t took = put_done_ns - read_start_ns;
+	if (took > run->opts.lease_settle_ns) {
+		coffer_error_set(COFFER_ETRANSIENT,
+		                 "taking the maintenance lease of %s took %.1f s, longer than the %.1f s bound that "
+		                 "makes it safe on a backend without atomic create; retry",
+		                 run->repo->url, (double)took / 1e9, (double)run->opts.lease_settle_ns / 1e9);
+		lease_abandon(run);
+		return COFFER_ETRANSIENT;
+	}
+	sleep_ns(run->opts.lease_settle_wait_ns);
+	lease_holder holder;
+	char owner[256];
+	int rc = lease_holder_get(run, &holder, owner);
+	if (rc == 0 && holder == LEASE_REPLACED)
+		rc = lease_lost_race(run);
+	else if (rc == 0 && holder == LEASE_TAKEN_OVER)
+		rc = coffer_error_set(COFFER_EEXISTS,
+		                      "the maintenance lease of %s was taken over by %s while this run waited for "
+		                      "it to settle; this run stops",
+		                      run->repo->url, owner);
+	return rc;
+}
+
 static int lease_acquire(coffer_maint_run *run)
 {
 	coffer_repo *repo = run->repo;
 	lease_listing listing;
 	coffer_maint_lease current;
 	int64_t now = 0;
+	int64_t read_start_ns = monotonic_ns(), put_done_ns = 0;
 	int rc = lease_read(repo, &listing, &current);
 	if (rc == 0)
 		rc = repository_now(repo, &now);
@@ -217,13 +311,15 @@ static int lease_acquire(coffer_maint_run *run)
 			                        when);
 		}
 	}
-	/* Write-once: of two runs that take over at the same moment only one wins. */
+	/* Write-once: of two runs that take over at the same moment only one wins, at once
+	 * where the backend creates atomically, else after the settle step. */
 	run->lease_generation = listing.found ? listing.max_generation + 1 : 1;
 	run->lease.running = 1;
-	rc = lease_put(run, 0);
+	rc = lease_put(run, 0, &put_done_ns);
 	if (rc == COFFER_EEXISTS)
-		rc = coffer_error_set(COFFER_EEXISTS, "another maintenance run of %s took the lease at the same moment",
-		                      repo->url);
+		rc = lease_lost_race(run);
+	if (rc == 0 && !(coffer_backend_caps(repo->backend) & COFFER_BACKEND_CAP_ATOMIC_CREATE))
+		rc = lease_settle(run, read_start_ns, put_done_ns);
 	/* Older generations are history; a failure to remove them costs nothing. */
 	for (size_t i = 0; i < listing.count && rc == 0; i++) {
 		uint64_t g;
@@ -255,7 +351,11 @@ int coffer_maintenance_run(coffer_repo *repo, const coffer_maintenance_options *
 	coffer_maint_run run;
 	memset(&run, 0, sizeof(run));
 	run.repo = repo;
-	run.opts = *opts;
+	/* A version 1 caller's struct ends before the settle fields: those keep their defaults. */
+	coffer_maintenance_options defaults = COFFER_MAINTENANCE_OPTIONS_INIT;
+	run.opts = defaults;
+	memcpy(&run.opts, opts,
+	       opts->version >= 2 ? sizeof(*opts) : offsetof(coffer_maintenance_options, lease_settle_ns));
 	run.result = out;
 	resolve_margin(&run.opts.min_age_ns, COFFER_MAINTENANCE_MIN_AGE_NS, opts->safety);
 	resolve_margin(&run.opts.run_margin_ns, COFFER_MAINTENANCE_RUN_MARGIN_NS, opts->safety);
@@ -263,6 +363,10 @@ int coffer_maintenance_run(coffer_repo *repo, const coffer_maintenance_options *
 	/* The lease is the one margin "none" keeps: it guards against a second run, not a writer. */
 	if (run.opts.lease_ns < 0)
 		run.opts.lease_ns = COFFER_MAINTENANCE_LEASE_NS;
+	if (run.opts.lease_settle_ns < 0)
+		run.opts.lease_settle_ns = COFFER_MAINTENANCE_LEASE_SETTLE_NS;
+	if (run.opts.lease_settle_wait_ns < 0)
+		run.opts.lease_settle_wait_ns = 2 * run.opts.lease_settle_ns;
 	if (run.opts.repack_percent == 0)
 		run.opts.repack_percent = 50;
 	if (opts->owner && opts->owner[0])

@@ -13,9 +13,12 @@ static const char maintenance_usage[] =
 	"usage: coffer maintenance run [--full] [--safety full|none] [--force-owner] [--json]\n"
 	"                              [--min-age SECONDS] [--run-margin SECONDS]\n"
 	"                              [--session-expiry SECONDS] [--lease SECONDS] [--repack-percent N]\n"
+	"                              [--lease-settle SECONDS]\n"
 	"       coffer maintenance info [--json]\n"
 	"run: quick (compact the index) or --full (also collect garbage); margins default to the\n"
-	"safety level (full: 4 h min-age, 1 h between runs, 48 h session expiry; none: all zero)\n"
+	"safety level (full: 4 h min-age, 1 h between runs, 48 h session expiry; none: all zero);\n"
+	"--lease-settle (default 10): on S3 and GCS taking the lease must take at most this long,\n"
+	"then the run waits twice as long and checks it still holds the lease\n"
 	"plus the repository options: --repository URL, --password-file F, --cache-dir D, --ca-file PEM\n";
 
 #define MAX_SECONDS (100ull * 365 * 24 * 3600)
@@ -99,7 +102,7 @@ static int maintenance_run(coffer_core *core, int argc, char **argv)
 	cli_repo_args a = { 0 };
 	int full = 0, force = 0;
 	const char *safety = NULL, *min_age = NULL, *margin = NULL, *expiry = NULL, *lease = NULL,
-	           *repack = NULL;
+	           *repack = NULL, *settle = NULL;
 	cli_option opts[] = { CLI_REPO_OPTIONS(&a),
 		              { "--full", NULL, &full, NULL, NULL },
 		              { "--force-owner", NULL, &force, NULL, NULL },
@@ -109,6 +112,7 @@ static int maintenance_run(coffer_core *core, int argc, char **argv)
 		              { "--session-expiry", &expiry, NULL, NULL, NULL },
 		              { "--lease", &lease, NULL, NULL, NULL },
 		              { "--repack-percent", &repack, NULL, NULL, NULL },
+		              { "--lease-settle", &settle, NULL, NULL, NULL },
 		              { NULL, NULL, NULL, NULL, NULL } };
 	char *pos[1];
 	int npos, rc = cli_parse(argc, argv, 2, opts, pos, &npos, 0, maintenance_usage);
@@ -126,7 +130,8 @@ static int maintenance_run(coffer_core *core, int argc, char **argv)
 	if (seconds_option("--min-age", min_age, &o.min_age_ns) ||
 	    seconds_option("--run-margin", margin, &o.run_margin_ns) ||
 	    seconds_option("--session-expiry", expiry, &o.session_expiry_ns) ||
-	    seconds_option("--lease", lease, &o.lease_ns))
+	    seconds_option("--lease", lease, &o.lease_ns) ||
+	    seconds_option("--lease-settle", settle, &o.lease_settle_ns))
 		return COFFER_EXIT_USAGE;
 	if (repack) {
 		unsigned long long v;

@@ -23,6 +23,9 @@ typedef enum coffer_maintenance_safety {
 #define COFFER_MAINTENANCE_RUN_MARGIN_NS ((int64_t)1 * 3600 * 1000000000)
 #define COFFER_MAINTENANCE_SESSION_EXPIRY_NS ((int64_t)48 * 3600 * 1000000000)
 #define COFFER_MAINTENANCE_LEASE_NS ((int64_t)1 * 3600 * 1000000000)
+/* Taking the lease on a backend without an atomic write-once: the bound B and the wait
+ * (default 2 B) of the settle-and-verify step (docs/FORMAT.md, "Lease"). */
+#define COFFER_MAINTENANCE_LEASE_SETTLE_NS ((int64_t)10 * 1000000000)
 /* When the next run is due (info only). */
 #define COFFER_MAINTENANCE_QUICK_INTERVAL_NS ((int64_t)1 * 3600 * 1000000000)
 #define COFFER_MAINTENANCE_FULL_INTERVAL_NS ((int64_t)24 * 3600 * 1000000000)
@@ -45,11 +48,19 @@ typedef struct coffer_maintenance_options {
 	 * > 100 = never). */
 	unsigned int repack_percent;
 	const char *owner;         /* NULL: "<user>@<host>" */
+	/* Version 2. Only on backends without COFFER_BACKEND_CAP_ATOMIC_CREATE: reading the
+	 * lease and putting the next generation must take at most this long, else the run
+	 * stops with COFFER_ETRANSIENT; the same at every safety level. */
+	int64_t lease_settle_ns;
+	/* Then the run waits this long (DEFAULT: twice lease_settle_ns) and reads the lease
+	 * back; another run's id there means it lost (COFFER_EEXISTS). */
+	int64_t lease_settle_wait_ns;
 } coffer_maintenance_options;
-#define COFFER_MAINTENANCE_OPTIONS_VERSION 1u
+#define COFFER_MAINTENANCE_OPTIONS_VERSION 2u
 #define COFFER_MAINTENANCE_OPTIONS_INIT                                                            \
 	{ COFFER_MAINTENANCE_OPTIONS_VERSION, 0, COFFER_SAFETY_FULL, 0, COFFER_MAINTENANCE_DEFAULT,  \
-	  COFFER_MAINTENANCE_DEFAULT, COFFER_MAINTENANCE_DEFAULT, COFFER_MAINTENANCE_DEFAULT, 0, NULL }
+	  COFFER_MAINTENANCE_DEFAULT, COFFER_MAINTENANCE_DEFAULT, COFFER_MAINTENANCE_DEFAULT, 0, NULL, \
+	  COFFER_MAINTENANCE_DEFAULT, COFFER_MAINTENANCE_DEFAULT }
 
 typedef struct coffer_maintenance_result {
 	int full;
@@ -65,7 +76,8 @@ typedef struct coffer_maintenance_result {
 } coffer_maintenance_result;
 
 /* Runs maintenance. COFFER_EEXISTS (message naming the owner and the lease's expiry) when
- * another live owner holds the lease. */
+ * another live owner holds the lease, or when another run took it at the same moment;
+ * COFFER_ETRANSIENT when taking it was too slow to be safe (see lease_settle_ns). */
 int coffer_maintenance_run(coffer_repo *repo, const coffer_maintenance_options *opts,
                            coffer_maintenance_result *out);
 
