@@ -34,6 +34,7 @@ typedef struct mover_env {
 	unsigned int maintenance_days;
 	coffer_selection selection;
 	int file_deletion;        /* KOPIA_ENABLE_FILE_DELETION */
+	int single_source;        /* COFFER_RESTORE_SINGLE_SOURCE: restore the repository's only identity */
 } mover_env;
 
 /* What the last JSON line reports. */
@@ -41,6 +42,7 @@ typedef struct mover_result {
 	const char *operation;    /* "backup", "restore" or NULL */
 	const char *result;       /* "success", "failure", "skipped", "no-snapshot" */
 	const char *source;
+	char source_buf[600];     /* the source found with COFFER_RESTORE_SINGLE_SOURCE */
 	char snapshot_id[72];
 	uint64_t bytes, files;
 	int repository_created;

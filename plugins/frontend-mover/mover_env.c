@@ -178,8 +178,12 @@ int mover_env_load(coffer_core *core, mover_env *e, mover_result *r)
 	memset(e, 0, sizeof(*e));
 	int rc;
 	if ((rc = env_repository(r, e)) != 0 || (rc = env_source(r, e)) != 0 || (rc = env_paths(r, e)) != 0 ||
-	    (rc = env_numbers(r, e)) != 0 || (rc = env_bool(r, "KOPIA_ENABLE_FILE_DELETION", &e->file_deletion)) != 0)
+	    (rc = env_numbers(r, e)) != 0 || (rc = env_bool(r, "KOPIA_ENABLE_FILE_DELETION", &e->file_deletion)) != 0 ||
+	    (rc = env_bool(r, "COFFER_RESTORE_SINGLE_SOURCE", &e->single_source)) != 0)
 		return rc;
+	if (e->single_source && (env_get("KOPIA_OVERRIDE_USERNAME") || env_get("KOPIA_OVERRIDE_HOSTNAME")))
+		return mover_fail(r, COFFER_EXIT_USAGE, "COFFER_RESTORE_SINGLE_SOURCE cannot be combined with "
+		                                       "KOPIA_OVERRIDE_USERNAME / KOPIA_OVERRIDE_HOSTNAME");
 	e->selection.source = e->source;
 	const char *as_of = env_get("KOPIA_RESTORE_AS_OF");
 	if (as_of && coffer_time_parse_rfc3339(as_of, &e->selection.as_of_ns) != 0)

@@ -65,14 +65,67 @@ static int sync_data_dir(const char *dir, mover_result *r)
 	return 0;
 }
 
-int mover_restore(coffer_core *core, const mover_env *e, mover_result *r)
+/* COFFER_RESTORE_SINGLE_SOURCE: the repository's one identity; several are an error naming
+ * them (the caller must say which), none leaves *source NULL. */
+static int single_source(coffer_repo *repo, mover_result *r, char **source)
 {
+	coffer_snapshot_info *snaps = NULL;
+	size_t n = 0;
+	*source = NULL;
+	int rc = coffer_snapshot_list(repo, NULL, &snaps, &n);
+	if (rc)
+		return mover_fail_core(r, rc, "listing the snapshots");
+	char names[800] = "";
+	size_t distinct = 0, used = 0;
+	for (size_t i = 0; i < n; i++) {
+		int seen = 0;
+		for (size_t k = 0; k < i; k++)
+			seen |= strcmp(snaps[k].source, snaps[i].source) == 0;
+		if (seen)
+			continue;
+		if (distinct++ == 0)
+			*source = strdup(snaps[i].source);
+		if (used < sizeof(names))
+			used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", snaps[i].source);
+	}
+	coffer_snapshot_info_free_array(snaps, n);
+	if (distinct > 1) {
+		free(*source);
+		*source = NULL;
+		return mover_fail(r, COFFER_EXIT_FAILURE,
+		                  "the repository holds snapshots of %zu sources (%s); name one (sourceIdentity, or "
+		                  "KOPIA_OVERRIDE_USERNAME and KOPIA_OVERRIDE_HOSTNAME)",
+		                  distinct, names);
+	}
+	if (distinct == 1 && !*source)
+		return mover_fail(r, COFFER_EXIT_FAILURE, "out of memory");
+	return 0;
+}
+
+int mover_restore(coffer_core *core, const mover_env *e_in, mover_result *r)
+{
+	mover_env copy = *e_in;
+	const mover_env *e = &copy;
+	char *only = NULL;
 	coffer_repo *repo = NULL;
 	int status = mover_open_repo(core, e, 0, r, &repo);
 	if (status)
 		return status;
 	if (!repo)
 		return no_snapshot(r, "there is no repository at the URL yet (nothing was backed up there)");
+	if (e->single_source) {
+		if ((status = single_source(repo, r, &only)) != 0 || !only) {
+			free(only);
+			coffer_repo_close(repo);
+			return status ? status : no_snapshot(r, "the repository holds no snapshots");
+		}
+		snprintf(r->source_buf, sizeof(r->source_buf), "%s", only);
+		free(only);
+		mover_log("INFO", "The repository holds snapshots of one source, %s: restoring from it", r->source_buf);
+		copy.source = r->source_buf;
+		copy.selection.source = r->source_buf;
+		r->source = r->source_buf;
+	}
 	describe_selection(e);
 	coffer_snapshot_info chosen;
 	memset(&chosen, 0, sizeof(chosen));
