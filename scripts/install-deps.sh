@@ -10,9 +10,10 @@ for arg in "$@"; do
 	case "$arg" in
 	--bench) packages="$packages restic borgbackup time" ;;
 	# the real servers the backend tests start (tests/servers/): Swift with s3api for S3,
-	# nginx for TLS, Debian's aws CLI to cross-check; Azurite and the GCS emulator from npm
+	# nginx for TLS, Debian's aws CLI to cross-check; Azurite and the GCS emulator from npm;
+	# btrfs-progs for the controller's copyMethod Snapshot test on a loop-mounted btrfs
 	--servers) packages="$packages swift swift-proxy swift-account swift-container swift-object
-memcached nginx awscli openssl"; servers=yes ;;
+memcached nginx awscli openssl btrfs-progs"; servers=yes ;;
 	*) echo "install-deps.sh: unknown option $arg (--bench, --servers)" >&2; exit 2 ;;
 	esac
 done

@@ -157,6 +157,7 @@ grep -q "creating it" "$tmp/state/logs/source/default/mydata-backup.log" && ok "
 expect_field "manual sync recorded" rs/mydata-backup "d['status']['lastManualSync']" first
 expect_field "mover result" rs/mydata-backup "d['status']['latestMoverStatus']['result']" Successful
 expect_field "condition" rs/mydata-backup "d['status']['conditions'][0]['reason']" WaitingForManual
+expect_field "the first backup ran maintenance: kopia.lastMaintenance" rs/mydata-backup "len(d['status']['kopia']['lastMaintenance']) == 20" True
 expect_field "the snapshot id is in the status" rs/mydata-backup "len(d['status']['coffer']['lastSnapshot']) > 8" True
 grep -q "mydata-backup@default:/data" "$tmp/state/logs/source/default/mydata-backup.log" && ok "identity name@namespace:/data" || fail "identity not in the mover log"
 [ "$(snapshots mydata-backup@default:/data)" = 1 ] && ok "one snapshot of mydata-backup@default:/data" || fail "snapshots of mydata-backup@default:/data: $(snapshots mydata-backup@default:/data)"
@@ -389,12 +390,29 @@ expect_field "waiting for the schedule" rs/mydata-backup "d['status']['condition
 # --- no trigger: syncs again and again; SIGHUP picks up a new object; SIGTERM stops cleanly
 source_manifest mydata-backup "{}" "    retain:
       latest: 100"
+cat >"$tmp/manifests/failing.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: failing}
+stringData:
+  KOPIA_REPOSITORY: "$repo_url"
+  KOPIA_PASSWORD: not-the-password
+  $secret_extra
+---
+apiVersion: volsync.backube/v1alpha1
+kind: ReplicationSource
+metadata: {name: failing}
+spec:
+  sourcePVC: other
+  kopia: {repository: failing}
+EOF
 n0=$(snapshots mydata-backup@default:/data)
 "$coffer" controller run --config "$tmp/coffer.conf" >"$tmp/run.out" 2>"$tmp/run.log" &
 ctl_pid=$!
 sleep 8
 n1=$(snapshots mydata-backup@default:/data)
 [ "$n1" -ge $((n0 + 2)) ] && ok "without a trigger it synced again and again ($n0 -> $n1)" || { fail "continuous: $n0 -> $n1"; tail -20 "$tmp/run.log"; }
+expect_field "a failing object is retried with backoff while the others run" rs/failing "d['status']['coffer']['failures'] >= 2 and d['status']['conditions'][0]['reason'] == 'Error'" True
 dest_manifest late-dest now "    sourceIdentity:
       sourceName: mydata-backup"
 sed -i -e "s|destinationPVC: datavol|destinationPVC: other|" -e "/repository: kopia-config/d" "$tmp/manifests/late-dest.yaml"  # the repository comes from the source
@@ -412,6 +430,15 @@ rc=$?
 expect_rc "status of everything as YAML" 0
 grep -q "^kind: List" "$tmp/all.yaml" && grep -q "kind: ReplicationSource" "$tmp/all.yaml" && ok "YAML list" || { fail "YAML list"; head -20 "$tmp/all.yaml"; }
 KOPIA_PASSWORD=my-secure-kopia-password "$coffer" snapshot verify --repository "$repo_url" --read-data >"$tmp/verify.out" 2>&1 && ok "the repository verifies" || { fail "verify"; tail "$tmp/verify.out"; }
+
+# --- the installed example configuration loads; the systemd unit passes systemd-analyze
+"$coffer" controller status --config "$top_src/dist/coffer.conf.example" -o json >"$tmp/example.json" 2>&1
+rc=$?
+expect_rc "dist/coffer.conf.example loads" 0
+if command -v systemd-analyze >/dev/null && [ -f "$top_build/dist/coffer-controller.service" ]; then
+	sed "s|^ExecStart=[^ ]*|ExecStart=$coffer|" "$top_build/dist/coffer-controller.service" >"$tmp/coffer-controller.service"
+	systemd-analyze verify "$tmp/coffer-controller.service" >"$tmp/unit.out" 2>&1 && ok "systemd-analyze verify accepts the unit" || { fail "systemd unit"; cat "$tmp/unit.out"; }
+fi
 
 # --- S3 behind TLS: the CA from a Secret (backup) and from a ConfigMap (restore); without it
 # the handshake fails and the failed manual value is not recorded.

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/btrfs.h>
@@ -315,8 +316,8 @@ static int on_btrfs_subvolume(const char *dir, char *why, size_t cap)
 	return 1;
 }
 
-/* A read-only snapshot of the subvolume `src` at `dst` (whose parent exists). */
-static int btrfs_snapshot(const char *src, const char *dst)
+/* A snapshot of the subvolume `src` at `dst` (whose parent exists). */
+static int btrfs_snapshot(const char *src, const char *dst, int readonly)
 {
 	char parent[PATH_MAX];
 	snprintf(parent, sizeof(parent), "%s", dst);
@@ -331,7 +332,7 @@ static int btrfs_snapshot(const char *src, const char *dst)
 		struct btrfs_ioctl_vol_args_v2 args;
 		memset(&args, 0, sizeof(args));
 		args.fd = sfd;
-		args.flags = BTRFS_SUBVOL_RDONLY;
+		args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
 		snprintf(args.name, sizeof(args.name), "%s", slash + 1);
 		rc = ioctl(pfd, BTRFS_IOC_SNAP_CREATE_V2, &args);
 	}
@@ -341,6 +342,26 @@ static int btrfs_snapshot(const char *src, const char *dst)
 	if (pfd >= 0)
 		close(pfd);
 	errno = saved;
+	return rc;
+}
+
+/* A new, empty subvolume at `path` (whose parent exists). */
+static int btrfs_subvolume_create(const char *path)
+{
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return -1;
+	struct btrfs_ioctl_vol_args args;
+	memset(&args, 0, sizeof(args));
+	snprintf(args.name, sizeof(args.name), "%s", slash + 1);
+	int rc = ioctl(pfd, BTRFS_IOC_SUBVOL_CREATE, &args);
+	close(pfd);
 	return rc;
 }
 
@@ -414,7 +435,12 @@ static int plan_dirs(const ctl_config *c, const ctl_replication *s, ctl_plan *p,
 				            "spec.kopia.copyMethod: Snapshot needs a filesystem with snapshots (a btrfs subvolume): "
 				            "%s; use Clone or Direct",
 				            why);
-			p->copy_dir = fmt("%s/copies/%s/volsync-%s-src", c->state_dir, s->namespace_, s->name);
+			/* A btrfs snapshot must stay on the volume's filesystem: next to the volume. */
+			if (s->copy_method == CTL_COPY_SNAPSHOT)
+				p->copy_dir = fmt("%.*s/.volsync-%s-%s-src", (int)(strrchr(vol, '/') - vol), vol, s->namespace_,
+				                  s->name);
+			else
+				p->copy_dir = fmt("%s/copies/%s/volsync-%s-src", c->state_dir, s->namespace_, s->name);
 			p->data_dir = p->copy_dir ? strdup(p->copy_dir) : NULL;
 		}
 	} else {
@@ -423,6 +449,11 @@ static int plan_dirs(const ctl_config *c, const ctl_replication *s, ctl_plan *p,
 			return ctl_errf(err, errlen, "spec.kopia.destinationPVC: volume '%s' is not in the site configuration's volumes",
 			            s->destination_pvc);
 		p->data_dir = vol ? strdup(vol) : fmt("%s/destinations/%s/volsync-%s-dest", c->state_dir, s->namespace_, s->name);
+		struct stat st;
+		/* A new destination for Snapshot is a subvolume when its folder is on btrfs. */
+		if (p->data_dir && !vol && s->copy_method == CTL_COPY_SNAPSHOT && stat(p->data_dir, &st) != 0 &&
+		    make_dirs(p->data_dir, 0, 0755) == 0 && btrfs_subvolume_create(p->data_dir) == 0)
+			chmod(p->data_dir, 0755);
 		if (p->data_dir && make_dirs(p->data_dir, 1, 0755) != 0)
 			return ctl_errf(err, errlen, "cannot create the destination %s: %s", p->data_dir, strerror(errno));
 		if (s->copy_method == CTL_COPY_SNAPSHOT) {
@@ -432,9 +463,13 @@ static int plan_dirs(const ctl_config *c, const ctl_replication *s, ctl_plan *p,
 				            "spec.kopia.copyMethod: Snapshot needs a filesystem with snapshots (a btrfs subvolume): "
 				            "%s; use Direct",
 				            why);
-			char stamp[40];
-			coffer_time_format_rfc3339(ctl_now_ns() / 1000000000 * 1000000000, stamp);
-			p->image_dir = fmt("%s/images/%s/%s-%s", c->state_dir, s->namespace_, s->name, stamp);
+			char stamp[32];
+			time_t now = (time_t)(ctl_now_ns() / 1000000000);
+			struct tm tm;
+			strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+			/* Images stay on the destination's filesystem, next to it (VolSync: <pvc>-<time>). */
+			p->image_dir = fmt("%.*s/.volsync-%s-%s-%s", (int)(strrchr(p->data_dir, '/') - p->data_dir), p->data_dir,
+			                   s->namespace_, s->name, stamp);
 		}
 	}
 	p->cache_dir = fmt("%s/%s/%s/%s", c->cache_dir, kind_dir(s->kind), s->namespace_, s->name);
@@ -581,7 +616,7 @@ static int child_main(const ctl_config *c, const ctl_plan *p)
 			rc = mkdir(p->copy_dir, 0700) != 0 || run_cp(p->volume_dir, p->copy_dir) != 0;
 		} else {
 			fprintf(stderr, "INFO: copyMethod Snapshot: btrfs snapshot of %s at %s\n", p->volume_dir, p->copy_dir);
-			rc = btrfs_snapshot(p->volume_dir, p->copy_dir) != 0;
+			rc = btrfs_snapshot(p->volume_dir, p->copy_dir, 0) != 0;
 		}
 		if (rc) {
 			snprintf(msg, sizeof(msg), "copyMethod %s: cannot copy %s to %s%s%s",
@@ -608,7 +643,7 @@ static int child_main(const ctl_config *c, const ctl_plan *p)
 		ctl_remove_tree(p->copy_dir);
 	}
 	if (status == 0 && p->image_dir && !child_stop) {
-		if (btrfs_snapshot(p->data_dir, p->image_dir) != 0) {
+		if (btrfs_snapshot(p->data_dir, p->image_dir, 1) != 0) {
 			snprintf(msg, sizeof(msg), "copyMethod Snapshot: cannot snapshot %s at %s: %s", p->data_dir, p->image_dir,
 			         strerror(errno));
 			fprintf(stderr, "ERROR: %s\n", msg);
