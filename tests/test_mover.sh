@@ -343,5 +343,17 @@ else
 	echo "skip: hook-shell not built, hook cases not run"
 fi
 
+# --- lost+found at the top is not backed up (and the restore keeps the destination's) ---
+mkdir -p "$data/lost+found" "$tmp/lf-restore/lost+found"
+echo orphan >"$data/lost+found/#1234"
+echo mine >"$tmp/lf-restore/lost+found/keep"
+mover backup DATA_DIR="$data" KOPIA_OVERRIDE_USERNAME=lf
+expect_rc "backup with a lost+found" 0
+mover restore DATA_DIR="$tmp/lf-restore" KOPIA_OVERRIDE_USERNAME=lf KOPIA_ENABLE_FILE_DELETION=true
+expect_rc "restore of it" 0
+[ ! -e "$tmp/lf-restore/lost+found/#1234" ] && ok "lost+found was not backed up" || fail "lost+found was backed up"
+[ -e "$tmp/lf-restore/lost+found/keep" ] && ok "the destination's lost+found stays" || fail "the destination's lost+found was touched"
+rm -rf "$data/lost+found"
+
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -1040,6 +1040,25 @@ static void backup_walk_subdir(backup_state *s, backup_dir *dir, size_t slot, in
 	backup_dir_release(s, child, walker);
 }
 
+/* Removes the names the options exclude from the root listing; returns the new count. A
+ * version 1 caller's struct ends before the exclude list. */
+static size_t backup_drop_excluded(const coffer_backup_options *opts, backup_name_entry *names, size_t n)
+{
+	if (opts->version < 2 || !opts->exclude_top_count)
+		return n;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		int drop = 0;
+		for (size_t k = 0; k < opts->exclude_top_count && !drop; k++)
+			drop = opts->exclude_top[k] && strcmp(opts->exclude_top[k], names[i].name) == 0;
+		if (drop)
+			coffer_free(names[i].name);
+		else
+			names[kept++] = names[i];
+	}
+	return kept;
+}
+
 /* Lists a directory: names, then every entry's metadata (so its listing is complete before
  * any file of it is read), then files are reused or queued and subdirectories walked, in
  * name order. */
@@ -1060,6 +1079,8 @@ static void backup_walk_dir(backup_state *s, backup_dir *dir, int fd, coffer_dir
 	if (err) {
 		backup_warn(s, dir, NULL, 1, "listing not complete: %s", strerror(err));
 	}
+	if (!dir->path[0])
+		n = backup_drop_excluded(s->opts, names, n);
 	if (n == 0) {
 		coffer_free(names);
 		return;

@@ -173,6 +173,10 @@ int mover_backup(coffer_core *core, const mover_env *e, mover_result *r)
 	bo.parallelism = e->parallelism;
 	bo.compression = e->compression;
 	bo.on_event = mover_engine_event;
+	/* lost+found belongs to the filesystem, not the application (restore keeps it too). */
+	static const char *const excluded[] = { "lost+found" };
+	bo.exclude_top = excluded;
+	bo.exclude_top_count = 1;
 	coffer_snapshot_hooks hooks = { .version = COFFER_SNAPSHOT_HOOKS_VERSION,
 		                        .before = e->before,
 		                        .after = e->after,

@@ -98,8 +98,12 @@ typedef struct coffer_backup_options {
 	int64_t start_time_ns;   /* 0 = now; tests and imports set it (docs/FORMAT.md) */
 	coffer_event_cb on_event;
 	void *event_ud;
+	/* --- version 2 --- */
+	/* Names directly under `path` that are not backed up (the mover's lost+found). */
+	const char *const *exclude_top;
+	size_t exclude_top_count;
 } coffer_backup_options;
-#define COFFER_BACKUP_OPTIONS_VERSION 1u
+#define COFFER_BACKUP_OPTIONS_VERSION 2u
 
 int coffer_backup(coffer_repo *repo, const coffer_backup_options *opts, coffer_snapshot_info *out);
 
