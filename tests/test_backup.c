@@ -974,6 +974,36 @@ START_TEST(test_default_source_and_errors)
 	ck_assert_coffer_ok(coffer_backup(env.repo, &bo, &info));
 	coffer_snapshot_info_clear(&info);
 
+	/* exclude_top drops names at the top only; a version 1 caller never reads it */
+	char *lf = path_join(root, "lost+found");
+	ck_assert_int_eq(mkdir(lf, 0700), 0);
+	write_text(lf, "orphan", "x\n");
+	char *sub = path_join(root, "sub");
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	write_text(sub, "lost+found", "a file deeper down\n");
+	static const char *const excluded[] = { "lost+found", "no-such-name" };
+	bo.exclude_top = excluded;
+	bo.exclude_top_count = 2;
+	bo.source = "tester@host:/exclude";
+	ck_assert_coffer_ok(coffer_backup(env.repo, &bo, &info));
+	ck_assert_uint_eq(info.stats.files, 2); /* one, sub/lost+found */
+	ck_assert_uint_eq(info.stats.dirs, 1);
+	load_manifest(&env, info.id, &m);
+	ck_assert_coffer_ok(coffer_dir_load(env.repo, &m.root, &d));
+	ck_assert_uint_eq(d.count, 2);
+	ck_assert_str_eq(d.entries[0].name, "one");
+	ck_assert_str_eq(d.entries[1].name, "sub");
+	coffer_dir_clear(&d);
+	coffer_manifest_clear(&m);
+	coffer_snapshot_info_clear(&info);
+	bo.version = 1;
+	bo.source = "tester@host:/v1";
+	ck_assert_coffer_ok(coffer_backup(env.repo, &bo, &info));
+	ck_assert_uint_eq(info.stats.files, 3);
+	coffer_snapshot_info_clear(&info);
+
+	free(lf);
+	free(sub);
 	free(file);
 	free(missing);
 	free(empty);
