@@ -419,6 +419,10 @@ sed -i -e "s|destinationPVC: datavol|destinationPVC: other|" -e "/repository: ko
 kill -HUP $ctl_pid
 for _ in $(seq 1 30); do grep -q "late-dest: sync finished" "$tmp/run.log" && break; sleep 0.5; done
 grep -q "SIGHUP" "$tmp/run.log" && grep -q "late-dest: sync finished" "$tmp/run.log" && ok "SIGHUP: the new destination ran" || { fail "SIGHUP"; tail -20 "$tmp/run.log"; }
+# without a signal: a changed file is noticed within poll_seconds
+sed -e "s/name: late-dest/name: polled-dest/" -e "s/manual: now/manual: polled/" "$tmp/manifests/late-dest.yaml" >"$tmp/manifests/polled-dest.yaml"
+for _ in $(seq 1 30); do grep -q "polled-dest: sync finished" "$tmp/run.log" && break; sleep 0.5; done
+grep -q "polled-dest: sync finished" "$tmp/run.log" && ok "a new manifest file is picked up without SIGHUP" || { fail "poll"; tail -20 "$tmp/run.log"; }
 kill -TERM $ctl_pid
 wait $ctl_pid
 rc=$?
@@ -430,6 +434,19 @@ rc=$?
 expect_rc "status of everything as YAML" 0
 grep -q "^kind: List" "$tmp/all.yaml" && grep -q "kind: ReplicationSource" "$tmp/all.yaml" && ok "YAML list" || { fail "YAML list"; head -20 "$tmp/all.yaml"; }
 KOPIA_PASSWORD=my-secure-kopia-password "$coffer" snapshot verify --repository "$repo_url" --read-data >"$tmp/verify.out" 2>&1 && ok "the repository verifies" || { fail "verify"; tail "$tmp/verify.out"; }
+
+# --- a mover that crashes cannot take the controller down; the crash is the sync's failure
+printf '#!/bin/sh\nkill -SEGV $$\n' >"$tmp/crashing-mover"
+chmod +x "$tmp/crashing-mover"
+sed "s|^state_dir = .*|&\ncoffer_binary = \"$tmp/crashing-mover\";|" "$tmp/coffer.conf" >"$tmp/crash.conf"
+rm -f "$tmp/manifests/"*dest*.yaml "$tmp/manifests/failing.yaml"
+source_manifest mydata-backup "manual: crash"
+"$coffer" controller run --config "$tmp/crash.conf" --once >"$tmp/ctl.out" 2>"$tmp/ctl.log"
+rc=$?
+expect_rc "--once with a crashing mover ends normally, reporting the failure" 1
+msg=$(field rs/mydata-backup "d['status']['conditions'][0]['message']")
+case "$msg" in *"signal 11"*) ok "the crash is recorded: $msg";; *) fail "crash message: $msg";; esac
+expect_field "the crash is a failed sync" rs/mydata-backup "d['status']['latestMoverStatus']['result']" Failed
 
 # --- the installed example configuration loads; the systemd unit passes systemd-analyze
 "$coffer" controller status --config "$top_src/dist/coffer.conf.example" -o json >"$tmp/example.json" 2>&1

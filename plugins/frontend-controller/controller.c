@@ -397,10 +397,14 @@ static void finish_sync(ctl_state *s, ctl_object *o, int wstatus, const char *in
 			snprintf(msg, sizeof(msg), "%s", interrupted);
 		else if (rep.error[0])
 			snprintf(msg, sizeof(msg), "%s", rep.error);
-		else
-			snprintf(msg, sizeof(msg), "the mover %s %d without a result (log: %s)",
+		else {
+			/* The log's last line says why (e.g. the mover was killed by a signal). */
+			const char *last = logs ? strrchr(logs, '\n') : NULL;
+			last = last ? last + 1 : logs;
+			snprintf(msg, sizeof(msg), "the sync %s %d without a result: %s (log: %s)",
 			         WIFEXITED(wstatus) ? "exited with status" : "was killed by signal",
-			         WIFEXITED(wstatus) ? code : WTERMSIG(wstatus), o->plan.log_path);
+			         WIFEXITED(wstatus) ? code : WTERMSIG(wstatus), last && last[0] ? last : "no log", o->plan.log_path);
+		}
 		fail_sync(s, o, msg, now);
 	}
 	free(logs);

@@ -562,8 +562,8 @@ static int run_wait(pid_t pid)
 			return 1;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
-	fprintf(stderr, "ERROR: the mover was killed by signal %d\n", WTERMSIG(status));
-	return 1;
+	fprintf(stderr, "ERROR: the mover was killed by signal %d (%s)\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	return 128 + WTERMSIG(status);
 }
 
 static int run_cp(const char *from, const char *to)
