@@ -1,6 +1,7 @@
 #!/bin/bash
 # copyMethod Snapshot on a real btrfs (a 256 MiB image, loop-mounted; needs root,
-# mkfs.btrfs and loop devices, else SKIP, or FAIL with COFFER_REQUIRE_SERVERS=1): a source
+# mkfs.btrfs and loop devices, else SKIP, also under COFFER_REQUIRE_SERVERS=1, since a
+# container may have no loop devices): a source
 # backed up from a writable snapshot next to its subvolume, removed afterwards; a
 # destination restored into a subvolume and imaged as a read-only snapshot, the previous
 # image removed at the next restore (docs/controller.md, copyMethod).
@@ -9,16 +10,14 @@ if [ "${COFFER_SKIP_LONG:-0}" = 1 ]; then
 	echo "SKIP: COFFER_SKIP_LONG=1"
 	exit 77
 fi
-top_src=${COFFER_TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 top_build=${COFFER_TOP_BUILDDIR:-$(pwd)}
 coffer="$top_build/core/bin/coffer"
-# shellcheck source=tests/servers/lib.sh
-. "$top_src/tests/servers/lib.sh"
+skip() { echo "SKIP: $*"; exit 77; }
 [ -e "$top_build/plugins/frontend-controller/frontend-controller.la" ] || { echo "SKIP: frontend-controller not built"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed to read the JSON status"; exit 77; }
-[ "$(id -u)" = 0 ] || srv_skip "mounting a btrfs image needs root"
-command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null || srv_skip "btrfs-progs is not installed (apt-get install btrfs-progs)"
-grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || srv_skip "the kernel has no btrfs"
+[ "$(id -u)" = 0 ] || skip "mounting a btrfs image needs root"
+command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null || skip "btrfs-progs is not installed (apt-get install btrfs-progs)"
+grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || skip "the kernel has no btrfs"
 export COFFER_PLUGIN_PATH="$top_build/plugins/backend-fs:$top_build/plugins/codec:$top_build/plugins/frontend-cli:$top_build/plugins/frontend-mover:$top_build/plugins/frontend-controller:$top_build/plugins/hook-shell"
 export COFFER_TEST_SCRYPT_N=1024
 for v in $(env | sed -n 's/^\(KOPIA_[A-Z_]*\|DATA_DIR\|CUSTOM_CA\|COFFER_CONFIG\)=.*/\1/p'); do unset "$v"; done
@@ -30,9 +29,9 @@ ok() { echo "ok: $1"; }
 fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
 
 truncate -s 256M "$tmp/btrfs.img"
-mkfs.btrfs -q "$tmp/btrfs.img" >"$tmp/mkfs.log" 2>&1 || srv_skip "mkfs.btrfs failed: $(tail -1 "$tmp/mkfs.log")"
+mkfs.btrfs -q "$tmp/btrfs.img" >"$tmp/mkfs.log" 2>&1 || skip "mkfs.btrfs failed: $(tail -1 "$tmp/mkfs.log")"
 mkdir -p "$mnt"
-mount -o loop "$tmp/btrfs.img" "$mnt" 2>"$tmp/mount.log" || srv_skip "cannot loop-mount the btrfs image: $(tail -1 "$tmp/mount.log")"
+mount -o loop "$tmp/btrfs.img" "$mnt" 2>"$tmp/mount.log" || skip "cannot loop-mount the btrfs image: $(tail -1 "$tmp/mount.log")"
 mkdir -p "$mnt/vols" "$tmp/manifests" "$tmp/state"
 btrfs -q subvolume create "$mnt/vols/mydata" >/dev/null
 btrfs -q subvolume create "$mnt/vols/datavol" >/dev/null
