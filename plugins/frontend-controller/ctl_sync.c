@@ -316,24 +316,62 @@ static int on_btrfs_subvolume(const char *dir, char *why, size_t cap)
 	return 1;
 }
 
+/* Opens the folder holding `path` and points *leaf at its last component. */
+static int open_parent(const char *path, const char **leaf)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash || (size_t)(slash - path) >= sizeof(parent) || strlen(slash + 1) >= BTRFS_PATH_NAME_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = 0;
+	*leaf = slash + 1;
+	return open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* One ioctl on the parent of `path` with the vol_args naming it (create, destroy). */
+static int btrfs_named(const char *path, unsigned long request)
+{
+	const char *leaf;
+	int pfd = open_parent(path, &leaf);
+	if (pfd < 0)
+		return -1;
+	struct btrfs_ioctl_vol_args args;
+	memset(&args, 0, sizeof(args));
+	snprintf(args.name, sizeof(args.name), "%s", leaf);
+	int rc = ioctl(pfd, request, &args);
+	int saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc;
+}
+
+/* A new, empty subvolume at `path` (whose parent exists). */
+static int btrfs_subvolume_create(const char *path)
+{
+	return btrfs_named(path, BTRFS_IOC_SUBVOL_CREATE);
+}
+
+static int btrfs_destroy(const char *path)
+{
+	return btrfs_named(path, BTRFS_IOC_SNAP_DESTROY);
+}
+
 /* A snapshot of the subvolume `src` at `dst` (whose parent exists). */
 static int btrfs_snapshot(const char *src, const char *dst, int readonly)
 {
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", dst);
-	char *slash = strrchr(parent, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
+	const char *leaf;
 	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int pfd = sfd >= 0 ? open_parent(dst, &leaf) : -1;
 	int rc = -1;
-	if (sfd >= 0 && pfd >= 0) {
+	if (pfd >= 0) {
 		struct btrfs_ioctl_vol_args_v2 args;
 		memset(&args, 0, sizeof(args));
 		args.fd = sfd;
 		args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
-		snprintf(args.name, sizeof(args.name), "%s", slash + 1);
+		snprintf(args.name, sizeof(args.name), "%s", leaf);
 		rc = ioctl(pfd, BTRFS_IOC_SNAP_CREATE_V2, &args);
 	}
 	int saved = errno;
@@ -342,45 +380,6 @@ static int btrfs_snapshot(const char *src, const char *dst, int readonly)
 	if (pfd >= 0)
 		close(pfd);
 	errno = saved;
-	return rc;
-}
-
-/* A new, empty subvolume at `path` (whose parent exists). */
-static int btrfs_subvolume_create(const char *path)
-{
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", path);
-	char *slash = strrchr(parent, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd < 0)
-		return -1;
-	struct btrfs_ioctl_vol_args args;
-	memset(&args, 0, sizeof(args));
-	snprintf(args.name, sizeof(args.name), "%s", slash + 1);
-	int rc = ioctl(pfd, BTRFS_IOC_SUBVOL_CREATE, &args);
-	close(pfd);
-	return rc;
-}
-
-static int btrfs_destroy(const char *path)
-{
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", path);
-	char *slash = strrchr(parent, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd < 0)
-		return -1;
-	struct btrfs_ioctl_vol_args args;
-	memset(&args, 0, sizeof(args));
-	snprintf(args.name, sizeof(args.name), "%s", slash + 1);
-	int rc = ioctl(pfd, BTRFS_IOC_SNAP_DESTROY, &args);
-	close(pfd);
 	return rc;
 }
 
