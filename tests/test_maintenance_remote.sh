@@ -19,6 +19,12 @@
 #     as a racing run's later put would; the run stops with "took the lease at the same
 #     moment", and the next run succeeds (not with COFFER_SERVER_TESTS=quick).
 set -u
+# The sanitizer pass of tests/run-all.sh skips the long end-to-end tests (CI time); the
+# core's maintenance code runs under the sanitizers in tests/test_maintenance.
+if [ "${COFFER_SKIP_LONG:-0}" = 1 ]; then
+	echo "SKIP: COFFER_SKIP_LONG=1"
+	exit 77
+fi
 top_build=${COFFER_TOP_BUILDDIR:-$(pwd)}
 top_src=${COFFER_TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 servers="$top_src/tests/servers"
