@@ -448,6 +448,26 @@ msg=$(field rs/mydata-backup "d['status']['conditions'][0]['message']")
 case "$msg" in *"signal 11"*) ok "the crash is recorded: $msg";; *) fail "crash message: $msg";; esac
 expect_field "the crash is a failed sync" rs/mydata-backup "d['status']['latestMoverStatus']['result']" Failed
 
+# --- the guide's ReplicationSource and ReplicationDestination, unchanged (fixtures copied
+# from ../shared/volsync-kopia-guide.rst), with a Secret for a filesystem repository
+if [ "$backend" = fs ]; then
+	g=$tmp/guide
+	mkdir -p "$g/manifests" "$g/vol/mydata" "$g/vol/datavol"
+	cp -a "$tmp/vol/mydata/." "$g/vol/mydata/"
+	cp "$top_src/tests/data/manifests/guide-source.yaml" "$top_src/tests/data/manifests/guide-restore.yaml" "$g/"
+	cp "$g/guide-source.yaml" "$g/manifests/"
+	printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: kopia-config\nstringData:\n  KOPIA_REPOSITORY: filesystem://%s\n  KOPIA_PASSWORD: guide\n' "$g/repo" >"$g/manifests/secret.yaml"
+	printf 'state_dir = "%s/state";\nmanifests_dir = "%s/manifests";\nvolumes = { mydata = "%s/vol/mydata"; datavol = "%s/vol/datavol"; };\n' "$g" "$g" "$g" "$g" >"$g/coffer.conf"
+	"$coffer" controller run --config "$g/coffer.conf" --once >"$tmp/ctl.out" 2>"$tmp/ctl.log"
+	rc=$?
+	expect_rc "the guide's ReplicationSource as written (Clone, */30, retain, zstd)" 0
+	cp "$g/guide-restore.yaml" "$g/manifests/"
+	"$coffer" controller run --config "$g/coffer.conf" --once >"$tmp/ctl.out" 2>"$tmp/ctl.log"
+	rc=$?
+	expect_rc "the guide's ReplicationDestination as written" 0
+	same_tree "the guide's restore into datavol matches the source" "$g/vol/mydata" "$g/vol/datavol"
+fi
+
 # --- the installed example configuration loads; the systemd unit passes systemd-analyze
 "$coffer" controller status --config "$top_src/dist/coffer.conf.example" -o json >"$tmp/example.json" 2>&1
 rc=$?
