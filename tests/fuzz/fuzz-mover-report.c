@@ -1,4 +1,4 @@
-// FUZZ_SOURCES: plugins/frontend-controller/ctl_json.c
+// FUZZ_SOURCES: plugins/frontend-controller/ctl_json.c plugins/backend-gcs/gcs_json.c core/src/error.c core/src/alloc.c
 // FUZZ_LIBS:
 // FUZZ_CORPUS:
 /* The controller's parser of the mover's last stdout line on arbitrary bytes: no crash, every
