@@ -42,12 +42,10 @@ int coffer_maint_state_encode(const coffer_maint_state *s, coffer_buf *out)
 int coffer_maint_state_parse(const uint8_t *data, size_t len, coffer_maint_state *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (len < STATE_HEADER_SIZE || memcmp(data, STATE_MAGIC, 8) != 0)
-		return coffer_error_set(COFFER_ECORRUPT, "maintenance state: bad header");
-	uint32_t version = coffer_le32(data + 8);
-	if (version != MAINT_VERSION)
-		return coffer_error_set(version > MAINT_VERSION ? COFFER_EUNSUPPORTED : COFFER_ECORRUPT,
-		                        "maintenance state: version %u is not supported", version);
+	int rc = coffer_format_header_check(data, len, STATE_HEADER_SIZE, STATE_MAGIC, MAINT_VERSION,
+	                                    "maintenance state");
+	if (rc)
+		return rc;
 	uint64_t count = coffer_le32(data + 12);
 	const size_t entry = COFFER_PACK_NAME_LENGTH + 8;
 	if ((len - STATE_HEADER_SIZE) / entry != count || (len - STATE_HEADER_SIZE) % entry != 0)
@@ -111,12 +109,10 @@ int coffer_maint_lease_encode(const coffer_maint_lease *l, coffer_buf *out)
 int coffer_maint_lease_parse(const uint8_t *data, size_t len, coffer_maint_lease *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (len < LEASE_HEADER_SIZE || memcmp(data, LEASE_MAGIC, 8) != 0)
-		return coffer_error_set(COFFER_ECORRUPT, "maintenance lease: bad header");
-	uint32_t version = coffer_le32(data + 8);
-	if (version != MAINT_VERSION)
-		return coffer_error_set(version > MAINT_VERSION ? COFFER_EUNSUPPORTED : COFFER_ECORRUPT,
-		                        "maintenance lease: version %u is not supported", version);
+	int rc = coffer_format_header_check(data, len, LEASE_HEADER_SIZE, LEASE_MAGIC, MAINT_VERSION,
+	                                    "maintenance lease");
+	if (rc)
+		return rc;
 	uint32_t running = coffer_le32(data + 12);
 	int64_t duration = (int64_t)coffer_le64(data + 16);
 	size_t owner_len = len - LEASE_HEADER_SIZE;

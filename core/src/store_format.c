@@ -394,16 +394,26 @@ int coffer_index_blob_encode(const uint8_t *records, size_t count, coffer_buf *o
 	return 0;
 }
 
+int coffer_format_header_check(const uint8_t *data, size_t len, size_t header_size, const char *magic,
+                               uint32_t version, const char *what)
+{
+	if (len < header_size || len < 12 || memcmp(data, magic, 8) != 0)
+		return coffer_error_set(COFFER_ECORRUPT, "%s has a bad header", what);
+	uint32_t found = coffer_le32(data + 8);
+	if (found != version)
+		return coffer_error_set(found > version ? COFFER_EUNSUPPORTED : COFFER_ECORRUPT,
+		                        "%s version %u is not supported", what, found);
+	return 0;
+}
+
 int coffer_index_blob_parse(const uint8_t *data, size_t len, uint8_t **records_out, size_t *count_out)
 {
 	*records_out = NULL;
 	*count_out = 0;
-	if (len < COFFER_INDEX_HEADER_SIZE || memcmp(data, COFFER_INDEX_MAGIC, 8) != 0)
-		return coffer_error_set(COFFER_ECORRUPT, "index blob has a bad header");
-	uint32_t version = coffer_le32(data + 8);
-	if (version != COFFER_INDEX_VERSION)
-		return coffer_error_set(version > COFFER_INDEX_VERSION ? COFFER_EUNSUPPORTED : COFFER_ECORRUPT,
-		                        "index blob version %u is not supported", version);
+	int rc = coffer_format_header_check(data, len, COFFER_INDEX_HEADER_SIZE, COFFER_INDEX_MAGIC,
+	                                    COFFER_INDEX_VERSION, "index blob");
+	if (rc)
+		return rc;
 	uint32_t pack_count = coffer_le32(data + 12);
 	uint32_t count = coffer_le32(data + 16);
 	if (coffer_le32(data + 20) != 0)

@@ -188,6 +188,11 @@ int coffer_index_blob_encode(const uint8_t *records, size_t count, coffer_buf *o
 /* Parses a decrypted index blob into 64-byte records (coffer_malloc'ed; NULL when count is
  * 0), checking sizes, that ids are strictly increasing, pack references, kinds and
  * lengths. */
+/* A blob's first bytes: at least `header_size` of them, the 8-byte `magic`, then the
+ * little-endian `version`. COFFER_ECORRUPT for a bad header or an older version,
+ * COFFER_EUNSUPPORTED for a newer one; `what` names the blob in the message. */
+int coffer_format_header_check(const uint8_t *data, size_t len, size_t header_size, const char *magic,
+                               uint32_t version, const char *what);
 int coffer_index_blob_parse(const uint8_t *data, size_t len, uint8_t **records, size_t *count);
 
 #endif
