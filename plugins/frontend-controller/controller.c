@@ -43,7 +43,6 @@ typedef struct ctl_object {
 	char *started_manual;
 	char *old_image;
 	int once_done;
-	int failed;                    /* --once: a sync of this object failed */
 } ctl_object;
 
 typedef struct ctl_state {
@@ -310,7 +309,6 @@ static void fail_sync(ctl_state *s, ctl_object *o, const char *message, int64_t 
 	coffer_time_format_rfc3339(o->st.retry_time / NS_PER_S * NS_PER_S, when);
 	ctl_log(&s->cfg, CTL_LOG_ERROR, "%s %s/%s: sync failed (%u in a row): %s; retrying after %s", kind_name(o->kind),
 	        o->namespace_, o->name, o->st.failures, message, s->once ? "the next run" : when);
-	o->failed = 1;
 	s->errors++;
 }
 
